@@ -1,0 +1,77 @@
+"""Extending a sandbox's life without ever shortening it (DESIGN.md, decision 4)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from e2bapi.actions.sandboxes import connect_sandbox, get_sandbox
+from e2bapi.exchange import Exchange
+from e2bapi.models.base import ApiModel
+from e2bapi.wire import utc_now
+
+# Our clock and the API's differ a little; a shortfall under this is not a clamp.
+CLOCK_SKEW_TOLERANCE_S = 5.0
+
+ExtendOutcomeKind = Literal["extended", "already_later", "not_running"]
+
+
+class ExtendOutcome(ApiModel):
+    """What `extend_sandbox` did, with the end before and after (UTC)."""
+
+    sandbox_id: str
+    outcome: ExtendOutcomeKind
+    previous_end_at: datetime
+    end_at: datetime
+    message: str
+
+
+def extend_sandbox(
+    sandbox_id: str, seconds: int, clock: Callable[[], datetime] = utc_now
+) -> Exchange[ExtendOutcome]:
+    """Make a running sandbox live at least `seconds` more from now; never shorten it.
+
+    Reads the sandbox first: a paused one is left alone (connecting would resume it) and
+    one that already ends later is left as it is. Otherwise it extends through `connect`,
+    which the API itself never lets shorten a life, so a concurrent extension is safe.
+    The end reported is the one the API holds afterwards: the team's maximum sandbox
+    length may clamp it.
+    """
+    if seconds <= 0:
+        raise ValueError(f"seconds must be more than 0, got {seconds}")
+    before = yield from get_sandbox(sandbox_id)
+    wanted_end = clock() + timedelta(seconds=seconds)
+    if before.state != "running":
+        return ExtendOutcome(
+            sandbox_id=sandbox_id,
+            outcome="not_running",
+            previous_end_at=before.end_at,
+            end_at=before.end_at,
+            message=f"not extended: the sandbox is {before.state}; resume it first",
+        )
+    if before.end_at >= wanted_end:
+        return ExtendOutcome(
+            sandbox_id=sandbox_id,
+            outcome="already_later",
+            previous_end_at=before.end_at,
+            end_at=before.end_at,
+            message=f"not changed: it already ends at {before.end_at.isoformat()}",
+        )
+    yield from connect_sandbox(sandbox_id, seconds)
+    after = yield from get_sandbox(sandbox_id)
+    clamped_by_s = (wanted_end - after.end_at).total_seconds()
+    clamped = (
+        " (clamped by the team's maximum sandbox length)"
+        if clamped_by_s > CLOCK_SKEW_TOLERANCE_S
+        else ""
+    )
+    return ExtendOutcome(
+        sandbox_id=sandbox_id,
+        outcome="extended",
+        previous_end_at=before.end_at,
+        end_at=after.end_at,
+        message=(
+            f"extended from {before.end_at.isoformat()} to {after.end_at.isoformat()}{clamped}"
+        ),
+    )

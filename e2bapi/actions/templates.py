@@ -1,0 +1,91 @@
+"""Template actions: list, create, build and publish templates."""
+
+from __future__ import annotations
+
+from e2bapi.decoding import decode
+from e2bapi.exchange import Call, Exchange, send
+from e2bapi.models.logs import LogLevel
+from e2bapi.models.templates import (
+    Template,
+    TemplateBuildFileUpload,
+    TemplateBuildInfo,
+    TemplateBuildRequestV3,
+    TemplateBuildStartV2,
+    TemplateRequestResponseV3,
+    TemplateUpdateRequest,
+    TemplateUpdateResponse,
+)
+from e2bapi.paging import MAX_PAGE_LIMIT, every_token_page
+
+BUILD_LOGS_MAX_LIMIT = 100
+
+
+def list_templates(
+    team_id: str | None = None, page_limit: int = MAX_PAGE_LIMIT
+) -> Exchange[list[Template]]:
+    """Every template the key can see, across every page."""
+    query = [("teamID", team_id)] if team_id else []
+    return (yield from every_token_page("/v2/templates", Template, query, page_limit))
+
+
+def create_template(request: TemplateBuildRequestV3) -> Exchange[TemplateRequestResponseV3]:
+    """Create a template and its first build (then upload files and start the build)."""
+    call = Call("POST", "/v3/templates", json=request.to_wire(), retry_safe=False)
+    reply = yield from send(call)
+    return decode(reply, TemplateRequestResponseV3)
+
+
+def template_files_upload(template_id: str, files_hash: str) -> Exchange[TemplateBuildFileUpload]:
+    """Where to upload the tar of a build step's files, unless already cached."""
+    path_params = {"templateID": template_id, "hash": files_hash}
+    reply = yield from send(Call("GET", "/templates/{templateID}/files/{hash}", path_params))
+    return decode(reply, TemplateBuildFileUpload)
+
+
+def start_template_build(
+    template_id: str, build_id: str, build: TemplateBuildStartV2
+) -> Exchange[None]:
+    """Start a build created by `create_template`. Not repeated after an unknown outcome."""
+    call = Call(
+        "POST",
+        "/v2/templates/{templateID}/builds/{buildID}",
+        {"templateID": template_id, "buildID": build_id},
+        json=build.to_wire(),
+        retry_safe=False,
+    )
+    yield from send(call)
+
+
+def template_build_status(
+    template_id: str,
+    build_id: str,
+    logs_offset: int = 0,
+    limit: int | None = None,
+    level: LogLevel | None = None,
+) -> Exchange[TemplateBuildInfo]:
+    """A build's status and its log lines from index `logs_offset` on (at most 100)."""
+    if logs_offset < 0:
+        raise ValueError(f"logs_offset must be 0 or more, got {logs_offset}")
+    query = [("logsOffset", str(logs_offset))]
+    if limit is not None:
+        if not 0 <= limit <= BUILD_LOGS_MAX_LIMIT:
+            raise ValueError(f"limit must be 0..{BUILD_LOGS_MAX_LIMIT}, got {limit}")
+        query.append(("limit", str(limit)))
+    if level is not None:
+        query.append(("level", level))
+    call = Call(
+        "GET",
+        "/templates/{templateID}/builds/{buildID}/status",
+        {"templateID": template_id, "buildID": build_id},
+        query,
+    )
+    reply = yield from send(call)
+    return decode(reply, TemplateBuildInfo)
+
+
+def update_template(template_id: str, public: bool) -> Exchange[TemplateUpdateResponse]:
+    """Make a template public or private to the team."""
+    body = TemplateUpdateRequest(public=public).to_wire()
+    call = Call("PATCH", "/v2/templates/{templateID}", {"templateID": template_id}, json=body)
+    reply = yield from send(call)
+    return decode(reply, TemplateUpdateResponse)

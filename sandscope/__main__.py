@@ -1,0 +1,5 @@
+"""`python -m sandscope`: the same as the `sandscope` command."""
+
+from sandscope.cli import main
+
+raise SystemExit(main())

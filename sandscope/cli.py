@@ -1,0 +1,87 @@
+"""The `sandscope` command: `run`, and `api` for single E2B calls."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from e2bapi import actions
+from e2bapi.errors import E2BError
+from sandscope import __version__
+from sandscope.api_command import (
+    EXIT_API_ERROR,
+    EXIT_USAGE,
+    UsageError,
+    add_api_parser,
+    run_api_command,
+)
+from sandscope.clients import open_client
+from sandscope.settings import Settings, SettingsError, describe, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="sandscope", description="Watch and operate E2B sandboxes."
+    )
+    parser.add_argument("--version", action="version", version=f"sandscope {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    commands.add_parser("run", help="show the configuration and the API's health")
+    add_api_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `sandscope` console script; returns the exit code."""
+    arguments = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as bad_setting:
+        print(f"sandscope: {bad_setting}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if arguments.command == "run":
+        return show_status(settings, sys.stdout)
+    return call_api(settings, arguments.action, arguments.json_args)
+
+
+def call_api(settings: Settings, action_name: str, json_args: str) -> int:
+    """`sandscope api`: errors on stderr, exit 1 for the API's, 2 for the caller's."""
+    if settings.e2b_api_key is None and action_name != "health":
+        print(
+            "sandscope: E2B_API_KEY is not set (set it in the environment or in "
+            ".streamlit/secrets.toml)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    with open_client(settings) as client:
+        try:
+            run_api_command(client, action_name, json_args)
+        except UsageError as usage:
+            print(f"sandscope api {usage}", file=sys.stderr)
+            return EXIT_USAGE
+        except E2BError as failure:
+            print(f"sandscope: {failure}", file=sys.stderr)
+            return EXIT_API_ERROR
+    return 0
+
+
+def show_status(settings: Settings, out: IO[str]) -> int:
+    """Print the configuration and the API's health. Until the monitor lands, this is `run`."""
+    out.write("sandscope configuration:\n")
+    rows = describe(settings)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        out.write(f"  {name:<{width}}  {value}\n")
+    with open_client(settings) as client:
+        try:
+            health = client.run(actions.check_health())
+        except E2BError as failure:
+            out.write(f"API {settings.e2b_api_url}: unreachable ({failure})\n")
+            return 0
+    state = "healthy" if health.healthy else "unhealthy"
+    out.write(f"API {settings.e2b_api_url}: {state} ({health.status_code} {health.detail})\n")
+    return 0
