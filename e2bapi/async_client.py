@@ -109,6 +109,6 @@ class AsyncE2BClient:
         request = build_request(self._http, call, self._request_timeout_s)
         try:
             response = await self._http.send(request)
-        except httpx.TransportError as failure:
+        except httpx.HTTPError as failure:
             raise to_transport_error(call, failure) from None
         return to_reply(call, response, self._clock())

@@ -38,7 +38,7 @@ def every_token_page(
             return items
         if next_token in seen_tokens:
             # A token seen before would page in a circle forever.
-            raise BadPayloadError(reply.call.endpoint, "X-Next-Token", "the same token twice")
+            raise BadPayloadError(reply.call.endpoint, "X-Next-Token", "a token it sent before")
         seen_tokens.add(next_token)
         token = next_token
 

@@ -39,8 +39,9 @@ def to_reply(call: Call, response: httpx.Response, now: datetime) -> Reply:
     return Reply(call, response.status_code, response.headers, response.content)
 
 
-def to_transport_error(call: Call, failure: httpx.TransportError) -> TransportError:
-    """Our error for an httpx failure, with a reason that never quotes headers."""
+def to_transport_error(call: Call, failure: httpx.HTTPError) -> TransportError:
+    """Our error for an httpx failure (lost connection, timeout, undecodable body, redirect
+    loop), with a reason that never quotes headers."""
     reason = type(failure).__name__
     if str(failure):
         reason = f"{reason}: {failure}"

@@ -14,7 +14,7 @@ from e2bapi.wire import utc_now
 # Our clock and the API's differ a little; a shortfall under this is not a clamp.
 CLOCK_SKEW_TOLERANCE_S = 5.0
 
-ExtendOutcomeKind = Literal["extended", "already_later", "not_running"]
+ExtendOutcomeKind = Literal["extended", "already_later", "not_running", "capped"]
 
 
 class ExtendOutcome(ApiModel):
@@ -60,6 +60,17 @@ def extend_sandbox(
         )
     yield from connect_sandbox(sandbox_id, seconds)
     after = yield from get_sandbox(sandbox_id)
+    if after.end_at <= before.end_at:
+        return ExtendOutcome(
+            sandbox_id=sandbox_id,
+            outcome="capped",
+            previous_end_at=before.end_at,
+            end_at=after.end_at,
+            message=(
+                f"not extended: the API kept the end at {after.end_at.isoformat()} "
+                "(the team's maximum sandbox length allows no more)"
+            ),
+        )
     clamped_by_s = (wanted_end - after.end_at).total_seconds()
     clamped = (
         " (clamped by the team's maximum sandbox length)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 from pydantic.alias_generators import to_camel
 
 
@@ -30,6 +30,19 @@ class ApiModel(BaseModel):
 
 
 class RequestModel(ApiModel):
-    """A body the client sends. Unknown fields are refused: they are typos, not news."""
+    """A body the client sends. Unknown fields are refused: they are typos, not news.
+
+    Secrets (`SecretStr` fields) stay masked in repr, str and model_dump; only `to_wire`
+    reveals them, for the request body itself.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The body to send: wire names, JSON types, secrets in the clear."""
+        body = super().to_wire()
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                body[field.alias or name] = value.get_secret_value()
+        return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, SecretStr, field_serializer
+from pydantic import Field, SecretStr
 
 from e2bapi.models.base import ApiModel, RequestModel
 
@@ -18,10 +18,6 @@ class WebhookCreate(RequestModel):
     enabled: bool | None = None
     signature_secret: SecretStr = Field(min_length=32)
 
-    @field_serializer("signature_secret", when_used="json")
-    def _reveal_on_the_wire(self, secret: SecretStr) -> str:
-        return secret.get_secret_value()
-
 
 class WebhookConfiguration(RequestModel):
     """Body of `PATCH /events/webhooks/{webhookID}`: only the fields to change."""
@@ -31,10 +27,6 @@ class WebhookConfiguration(RequestModel):
     url: str | None = None
     events: list[str] | None = None
     signature_secret: SecretStr | None = Field(default=None, min_length=32)
-
-    @field_serializer("signature_secret", when_used="json")
-    def _reveal_on_the_wire(self, secret: SecretStr | None) -> str | None:
-        return None if secret is None else secret.get_secret_value()
 
 
 class WebhookDetail(ApiModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -106,14 +107,16 @@ def test_model_arguments_take_wire_names(
 
 
 def test_team_id_is_learned_from_an_event_when_not_configured(
-    api: ScriptedAPI, capsys: pytest.CaptureFixture[str]
+    api: ScriptedAPI, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     api.on("GET", "/events/sandboxes", 200, [payloads.sandbox_event()])
     api.on("GET", f"/teams/{payloads.TEAM_ID}/metrics", 200, [payloads.team_metric()])
     code = main(["api", "team-metrics"])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert json.loads(out.out)[0]["concurrentSandboxes"] == 7
+    assert f"team ID {payloads.TEAM_ID} learned from a lifecycle event" in caplog.text
 
 
 def test_missing_team_id_names_the_setting(

@@ -77,4 +77,5 @@ def test_webhook_secret_absent_from_request_model_repr_but_sent_on_the_wire() ->
     )
     assert WEBHOOK_SECRET not in repr(webhook)
     assert WEBHOOK_SECRET not in str(webhook)
+    assert WEBHOOK_SECRET not in webhook.model_dump_json()
     assert webhook.to_wire()["signatureSecret"] == WEBHOOK_SECRET
