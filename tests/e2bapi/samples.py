@@ -1,16 +1,22 @@
-"""One typical invocation of every action in the catalog, for tests that sweep them all."""
+"""For tests that sweep the whole catalog: one typical invocation of every action, and a
+spec-shaped success answer for every endpoint those invocations call."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from e2bapi import actions
 from e2bapi.exchange import Exchange
 from e2bapi.models.sandboxes import NewSandbox
 from e2bapi.models.templates import TemplateBuildRequestV3, TemplateBuildStartV2, TemplateStep
 from e2bapi.models.webhooks import WebhookConfiguration, WebhookCreate
+from tests.e2bapi import payloads
 from tests.e2bapi.payloads import BUILD_ID, SANDBOX_ID, TEAM_ID, WEBHOOK_ID
 
 START = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
@@ -86,3 +92,79 @@ SAMPLE_ACTIONS: dict[str, Callable[[], Exchange[Any]]] = {
     ),
     "delete-webhook": lambda: actions.delete_webhook(WEBHOOK_ID),
 }
+
+
+# --- a spec-shaped success answer for every endpoint ----------------------------------------
+
+Body = Callable[[httpx.Request], Any]
+
+
+def _metrics_of_requested(request: httpx.Request) -> Any:
+    return payloads.sandboxes_with_metrics(request.url.params["sandbox_ids"].split(","))
+
+
+# (method, path template as the spec writes it) -> (status, body or None for no body).
+SUCCESS_ANSWERS: dict[tuple[str, str], tuple[int, Body | None]] = {
+    ("GET", "/health"): (204, None),
+    ("POST", "/sandboxes"): (201, lambda _: payloads.sandbox()),
+    ("GET", "/sandboxes/{sandboxID}"): (200, lambda _: payloads.sandbox_detail()),
+    ("DELETE", "/sandboxes/{sandboxID}"): (204, None),
+    ("GET", "/v2/sandboxes"): (200, lambda _: [payloads.listed_sandbox()]),
+    ("POST", "/sandboxes/{sandboxID}/pause"): (204, None),
+    ("POST", "/sandboxes/{sandboxID}/connect"): (200, lambda _: payloads.sandbox()),
+    ("POST", "/sandboxes/{sandboxID}/timeout"): (204, None),
+    ("POST", "/sandboxes/{sandboxID}/refreshes"): (204, None),
+    ("GET", "/v2/sandboxes/{sandboxID}/logs"): (200, lambda _: payloads.sandbox_logs()),
+    ("GET", "/sandboxes/{sandboxID}/metrics"): (200, lambda _: [payloads.sandbox_metric()]),
+    ("GET", "/sandboxes/metrics"): (200, _metrics_of_requested),
+    ("GET", "/events/sandboxes/{sandboxID}"): (200, lambda _: [payloads.sandbox_event()]),
+    ("GET", "/events/sandboxes"): (200, lambda _: [payloads.sandbox_event()]),
+    ("GET", "/teams/{teamID}/metrics"): (200, lambda _: [payloads.team_metric()]),
+    ("GET", "/teams/{teamID}/metrics/max"): (200, lambda _: payloads.max_team_metric()),
+    ("GET", "/v2/templates"): (200, lambda _: [payloads.template()]),
+    ("POST", "/v3/templates"): (202, lambda _: payloads.template_request_response_v3()),
+    ("GET", "/templates/{templateID}/files/{hash}"): (
+        201,
+        lambda _: payloads.template_build_file_upload(),
+    ),
+    ("POST", "/v2/templates/{templateID}/builds/{buildID}"): (202, None),
+    ("GET", "/templates/{templateID}/builds/{buildID}/status"): (
+        200,
+        lambda _: payloads.template_build_info(),
+    ),
+    ("PATCH", "/v2/templates/{templateID}"): (200, lambda _: payloads.template_update_response()),
+    ("POST", "/events/webhooks"): (201, lambda _: payloads.webhook_detail()),
+    ("GET", "/events/webhooks"): (200, lambda _: [payloads.webhook_detail()]),
+    ("GET", "/events/webhooks/{webhookID}"): (200, lambda _: payloads.webhook_detail()),
+    ("PATCH", "/events/webhooks/{webhookID}"): (200, lambda _: payloads.webhook_detail()),
+    ("DELETE", "/events/webhooks/{webhookID}"): (200, None),
+}
+
+
+def template_of(method: str, path: str) -> str | None:
+    """The spec's template for a concrete path, or None; the most literal match wins
+    (`/sandboxes/metrics` over `/sandboxes/{sandboxID}`)."""
+    matches = [
+        template
+        for answer_method, template in SUCCESS_ANSWERS
+        if answer_method == method and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path)
+    ]
+    if not matches:
+        return None
+    return max(matches, key=lambda template: len(re.sub(r"\{[^}]+\}", "", template)))
+
+
+def success_answer(request: httpx.Request) -> tuple[int, bytes]:
+    """(status, body) of a spec-shaped success answer to `request`; 599 when unknown."""
+    template = template_of(request.method, request.url.path)
+    if template is None:
+        return 599, f"no success answer for {request.method} {request.url.path}".encode()
+    status, body = SUCCESS_ANSWERS[(request.method, template)]
+    return status, b"" if body is None else json.dumps(body(request)).encode()
+
+
+def success_response(request: httpx.Request) -> httpx.Response:
+    """`success_answer` as an httpx response."""
+    status, content = success_answer(request)
+    headers = {"Content-Type": "application/json"} if content and status != 599 else {}
+    return httpx.Response(status, content=content, headers=headers)

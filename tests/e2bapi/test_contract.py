@@ -8,9 +8,6 @@ the spec that owns the path. Where the real service is known to differ from its 
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +21,12 @@ from pydantic import BaseModel
 from e2bapi import actions
 from e2bapi.catalog import CATALOG
 from e2bapi.models import events, logs, metrics, sandboxes, templates, webhooks
-from tests.e2bapi import payloads
 from tests.e2bapi.fake_api import BASE_URL, FakeAPI
-from tests.e2bapi.samples import SAMPLE_ACTIONS
+from tests.e2bapi.samples import (
+    SAMPLE_ACTIONS,
+    success_answer,
+    success_response,
+)
 
 REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 API_SPEC = REFERENCE_DIR / "e2b-api-openapi.yml"
@@ -37,43 +37,6 @@ pytestmark = pytest.mark.skipif(
     not REFERENCE_DIR.is_dir(),
     reason=f"the recorded E2B specs are not here ({REFERENCE_DIR} is absent)",
 )
-
-# (method, path template as the spec writes it) -> (status, body or None) the fake answers.
-SPEC_ANSWERS: dict[tuple[str, str], tuple[int, Callable[[], Any] | None]] = {
-    ("GET", "/health"): (204, None),
-    ("POST", "/sandboxes"): (201, payloads.sandbox),
-    ("GET", "/sandboxes/{sandboxID}"): (200, payloads.sandbox_detail),
-    ("DELETE", "/sandboxes/{sandboxID}"): (204, None),
-    ("GET", "/v2/sandboxes"): (200, lambda: [payloads.listed_sandbox()]),
-    ("POST", "/sandboxes/{sandboxID}/pause"): (204, None),
-    ("POST", "/sandboxes/{sandboxID}/connect"): (200, payloads.sandbox),
-    ("POST", "/sandboxes/{sandboxID}/timeout"): (204, None),
-    ("POST", "/sandboxes/{sandboxID}/refreshes"): (204, None),
-    ("GET", "/v2/sandboxes/{sandboxID}/logs"): (200, payloads.sandbox_logs),
-    ("GET", "/sandboxes/{sandboxID}/metrics"): (200, lambda: [payloads.sandbox_metric()]),
-    ("GET", "/sandboxes/metrics"): (
-        200,
-        lambda: payloads.sandboxes_with_metrics([payloads.SANDBOX_ID]),
-    ),
-    ("GET", "/events/sandboxes/{sandboxID}"): (200, lambda: [payloads.sandbox_event()]),
-    ("GET", "/events/sandboxes"): (200, lambda: [payloads.sandbox_event()]),
-    ("GET", "/teams/{teamID}/metrics"): (200, lambda: [payloads.team_metric()]),
-    ("GET", "/teams/{teamID}/metrics/max"): (200, payloads.max_team_metric),
-    ("GET", "/v2/templates"): (200, lambda: [payloads.template()]),
-    ("POST", "/v3/templates"): (202, payloads.template_request_response_v3),
-    ("GET", "/templates/{templateID}/files/{hash}"): (201, payloads.template_build_file_upload),
-    ("POST", "/v2/templates/{templateID}/builds/{buildID}"): (202, None),
-    ("GET", "/templates/{templateID}/builds/{buildID}/status"): (
-        200,
-        payloads.template_build_info,
-    ),
-    ("PATCH", "/v2/templates/{templateID}"): (200, payloads.template_update_response),
-    ("POST", "/events/webhooks"): (201, payloads.webhook_detail),
-    ("GET", "/events/webhooks"): (200, lambda: [payloads.webhook_detail()]),
-    ("GET", "/events/webhooks/{webhookID}"): (200, payloads.webhook_detail),
-    ("PATCH", "/events/webhooks/{webhookID}"): (200, payloads.webhook_detail),
-    ("DELETE", "/events/webhooks/{webhookID}"): (200, None),
-}
 
 # Where E2B's real answers differ from its own spec (E2B-NOTES.md): the client follows the
 # real service, and these answers are exempt from the spec's response check.
@@ -122,28 +85,12 @@ def _spec_for(path: str) -> Path:
     return EVENTS_SPEC if path.startswith("/events/") else API_SPEC
 
 
-def _template_of(method: str, path: str) -> str:
-    """The spec's template for a concrete path; the most literal one wins
-    (`/sandboxes/metrics` over `/sandboxes/{sandboxID}`)."""
-    matches = [
-        template
-        for answer_method, template in SPEC_ANSWERS
-        if answer_method == method and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path)
-    ]
-    assert matches, f"the contract test has no answer for {method} {path}"
-    return max(matches, key=lambda template: len(re.sub(r"\{[^}]+\}", "", template)))
-
-
 class SpecAnsweringAPI(FakeAPI):
     """Answers every known endpoint with its spec-shaped body."""
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        template = _template_of(request.method, request.url.path)
-        status, body = SPEC_ANSWERS[(request.method, template)]
-        if body is None:
-            return httpx.Response(status)
-        return httpx.Response(status, json=body())
+        return success_response(request)
 
 
 @pytest.fixture(scope="module")
@@ -176,10 +123,8 @@ def test_every_request_and_accepted_answer_matches_the_spec(
         spec = specs[_spec_for(request.url.path)]
         openapi_request = _openapi_request(request)
         spec.validate_request(openapi_request)
-        template = _template_of(request.method, request.url.path)
-        status, body = SPEC_ANSWERS[(request.method, template)]
-        data = b"" if body is None else json.dumps(body()).encode()
-        spec.validate_response(openapi_request, MockResponse(data, status_code=status))
+        status, content = success_answer(request)
+        spec.validate_response(openapi_request, MockResponse(content, status_code=status))
 
 
 def test_the_samples_cover_every_action_of_the_catalog() -> None:

@@ -36,18 +36,17 @@ from e2bapi.errors import (
 )
 from e2bapi.models.health import Health
 from e2bapi.models.metrics import MaxTeamMetric
-from e2bapi.models.sandboxes import ConnectResult, NewSandbox, Sandbox, SandboxDetail
+from e2bapi.models.sandboxes import ConnectResult, Sandbox, SandboxDetail
 from e2bapi.models.templates import (
     TemplateBuildFileUpload,
     TemplateBuildInfo,
-    TemplateBuildRequestV3,
-    TemplateBuildStartV2,
     TemplateRequestResponseV3,
     TemplateUpdateResponse,
 )
-from e2bapi.models.webhooks import WebhookConfiguration, WebhookCreate, WebhookDetail
+from e2bapi.models.webhooks import WebhookDetail
 from tests.e2bapi import payloads
 from tests.e2bapi.fake_api import API_KEY, Answer, FakeAPI, json_response
+from tests.e2bapi.samples import SAMPLE_ACTIONS, success_response, template_of
 
 SID = payloads.SANDBOX_ID
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -60,10 +59,9 @@ MAX_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
-class Sample:
-    """How to call one catalog action in the matrix, and what to expect of it."""
+class Expected:
+    """What the matrix expects of one catalog action's sample (tests/e2bapi/samples.py)."""
 
-    kwargs: dict[str, Any]
     result_type: type[Any]
     # Creating twice after an unknown outcome is harmful: 5xx and sent requests not retried.
     retry_safe: bool = True
@@ -73,74 +71,36 @@ class Sample:
     first_endpoint: str | None = None
 
 
-SAMPLES: dict[str, Sample] = {
-    "health": Sample({}, Health, retry_safe=False, parses_body=False),
-    "create-sandbox": Sample(
-        {"new_sandbox": NewSandbox(template_id="base", timeout_s=300)}, Sandbox, retry_safe=False
-    ),
-    "get-sandbox": Sample({"sandbox_id": SID}, SandboxDetail),
-    "list-sandboxes": Sample({"states": ["running", "paused"]}, list),
-    "pause-sandbox": Sample({"sandbox_id": SID}, type(None), parses_body=False),
-    "connect-sandbox": Sample({"sandbox_id": SID, "timeout_s": 300}, ConnectResult),
-    "kill-sandbox": Sample({"sandbox_id": SID}, type(None), parses_body=False),
-    "set-timeout": Sample({"sandbox_id": SID, "timeout_s": 300}, type(None), parses_body=False),
-    "refresh-sandbox": Sample({"sandbox_id": SID, "duration_s": 60}, type(None), parses_body=False),
-    "extend-sandbox": Sample(
-        {"sandbox_id": SID, "seconds": 3600, "clock": lambda: NOW},
-        actions.ExtendOutcome,
-        first_endpoint="GET /sandboxes/{sandboxID}",
-    ),
-    "sandbox-logs": Sample({"sandbox_id": SID, "limit": 100}, list),
-    "sandbox-metrics": Sample({"sandbox_id": SID, "start": NOW}, list),
-    "sandboxes-metrics": Sample({"sandbox_ids": [SID, "other"]}, dict),
-    "sandbox-events": Sample({"sandbox_id": SID}, list),
-    "team-events": Sample({"types": ["sandbox.lifecycle.killed"]}, list),
-    "team-metrics": Sample({"team_id": payloads.TEAM_ID}, list),
-    "team-max-metric": Sample(
-        {"team_id": payloads.TEAM_ID, "metric": "concurrent_sandboxes"}, MaxTeamMetric
-    ),
-    "list-templates": Sample({}, list),
-    "create-template": Sample(
-        {"request": TemplateBuildRequestV3(name="my-template")},
-        TemplateRequestResponseV3,
-        retry_safe=False,
-    ),
-    "template-files-upload": Sample(
-        {"template_id": "tpl", "files_hash": "abc123"}, TemplateBuildFileUpload
-    ),
-    "start-template-build": Sample(
-        {
-            "template_id": "tpl",
-            "build_id": payloads.BUILD_ID,
-            "build": TemplateBuildStartV2(from_image="python:3.12"),
-        },
-        type(None),
-        retry_safe=False,
-        parses_body=False,
-    ),
-    "template-build-status": Sample(
-        {"template_id": "tpl", "build_id": payloads.BUILD_ID}, TemplateBuildInfo
-    ),
-    "update-template": Sample({"template_id": "tpl", "public": True}, TemplateUpdateResponse),
-    "create-webhook": Sample(
-        {
-            "webhook": WebhookCreate(
-                name="ops",
-                url="https://hooks.example/e2b",
-                events=["sandbox.lifecycle.killed"],
-                signature_secret="whsec-0123456789abcdef0123456789abcdef",  # type: ignore[arg-type]
-            )
-        },
-        WebhookDetail,
-        retry_safe=False,
-    ),
-    "list-webhooks": Sample({}, list),
-    "get-webhook": Sample({"webhook_id": payloads.WEBHOOK_ID}, WebhookDetail),
-    "update-webhook": Sample(
-        {"webhook_id": payloads.WEBHOOK_ID, "changes": WebhookConfiguration(enabled=False)},
-        WebhookDetail,
-    ),
-    "delete-webhook": Sample({"webhook_id": payloads.WEBHOOK_ID}, type(None), parses_body=False),
+NONE = type(None)
+EXPECTED: dict[str, Expected] = {
+    "health": Expected(Health, retry_safe=False, parses_body=False),
+    "create-sandbox": Expected(Sandbox, retry_safe=False),
+    "get-sandbox": Expected(SandboxDetail),
+    "list-sandboxes": Expected(list),
+    "pause-sandbox": Expected(NONE, parses_body=False),
+    "connect-sandbox": Expected(ConnectResult),
+    "kill-sandbox": Expected(NONE, parses_body=False),
+    "set-timeout": Expected(NONE, parses_body=False),
+    "refresh-sandbox": Expected(NONE, parses_body=False),
+    "extend-sandbox": Expected(actions.ExtendOutcome, first_endpoint="GET /sandboxes/{sandboxID}"),
+    "sandbox-logs": Expected(list),
+    "sandbox-metrics": Expected(list),
+    "sandboxes-metrics": Expected(dict),
+    "sandbox-events": Expected(list),
+    "team-events": Expected(list),
+    "team-metrics": Expected(list),
+    "team-max-metric": Expected(MaxTeamMetric),
+    "list-templates": Expected(list),
+    "create-template": Expected(TemplateRequestResponseV3, retry_safe=False),
+    "template-files-upload": Expected(TemplateBuildFileUpload),
+    "start-template-build": Expected(NONE, retry_safe=False, parses_body=False),
+    "template-build-status": Expected(TemplateBuildInfo),
+    "update-template": Expected(TemplateUpdateResponse),
+    "create-webhook": Expected(WebhookDetail, retry_safe=False),
+    "list-webhooks": Expected(list),
+    "get-webhook": Expected(WebhookDetail),
+    "update-webhook": Expected(WebhookDetail),
+    "delete-webhook": Expected(NONE, parses_body=False),
 }
 
 NAMES = [entry.name for entry in CATALOG]
@@ -149,83 +109,15 @@ NAMES = [entry.name for entry in CATALOG]
 def test_the_samples_cover_the_whole_catalog() -> None:
     """A new catalog action fails here until the matrix knows how to call it."""
     assert len(CATALOG) == 28
-    assert set(SAMPLES) == set(ACTIONS_BY_NAME)
+    assert set(EXPECTED) == set(ACTIONS_BY_NAME) == set(SAMPLE_ACTIONS)
 
 
 def expected_endpoint(name: str) -> str:
-    return SAMPLES[name].first_endpoint or ACTIONS_BY_NAME[name].endpoint
+    return EXPECTED[name].first_endpoint or ACTIONS_BY_NAME[name].endpoint
 
 
 def start(entry: ActionEntry) -> Any:
-    return entry.factory(**SAMPLES[entry.name].kwargs)
-
-
-# --- a success answer for every endpoint, shaped like the real one --------------------------
-
-_ID = "[^/]+"
-_SUCCESS: list[tuple[str, str, Callable[[httpx.Request], httpx.Response]]] = [
-    ("GET", "/health", lambda r: httpx.Response(200, text="Health check successful")),
-    ("POST", "/sandboxes", lambda r: json_response(201, payloads.sandbox())),
-    ("GET", "/v2/sandboxes", lambda r: json_response(200, [payloads.listed_sandbox()])),
-    (
-        "GET",
-        "/sandboxes/metrics",
-        lambda r: json_response(
-            200, payloads.sandboxes_with_metrics(r.url.params["sandbox_ids"].split(","))
-        ),
-    ),
-    ("GET", f"/sandboxes/{_ID}/metrics", lambda r: json_response(200, [payloads.sandbox_metric()])),
-    ("GET", f"/sandboxes/{_ID}", lambda r: json_response(200, payloads.sandbox_detail())),
-    ("DELETE", f"/sandboxes/{_ID}", lambda r: httpx.Response(204)),
-    ("POST", f"/sandboxes/{_ID}/(pause|timeout|refreshes)", lambda r: httpx.Response(204)),
-    ("POST", f"/sandboxes/{_ID}/connect", lambda r: json_response(200, payloads.sandbox())),
-    ("GET", f"/v2/sandboxes/{_ID}/logs", lambda r: json_response(200, payloads.sandbox_logs())),
-    (
-        "GET",
-        f"/events/sandboxes(/{_ID})?",
-        lambda r: json_response(200, [payloads.sandbox_event()]),
-    ),
-    ("GET", f"/teams/{_ID}/metrics", lambda r: json_response(200, [payloads.team_metric()])),
-    ("GET", f"/teams/{_ID}/metrics/max", lambda r: json_response(200, payloads.max_team_metric())),
-    ("GET", "/v2/templates", lambda r: json_response(200, [payloads.template()])),
-    (
-        "POST",
-        "/v3/templates",
-        lambda r: json_response(202, payloads.template_request_response_v3()),
-    ),
-    (
-        "GET",
-        f"/templates/{_ID}/files/{_ID}",
-        lambda r: json_response(201, payloads.template_build_file_upload()),
-    ),
-    ("POST", f"/v2/templates/{_ID}/builds/{_ID}", lambda r: httpx.Response(202)),
-    (
-        "GET",
-        f"/templates/{_ID}/builds/{_ID}/status",
-        lambda r: json_response(200, payloads.template_build_info()),
-    ),
-    (
-        "PATCH",
-        f"/v2/templates/{_ID}",
-        lambda r: json_response(200, payloads.template_update_response()),
-    ),
-    ("POST", "/events/webhooks", lambda r: json_response(201, payloads.webhook_detail())),
-    ("GET", "/events/webhooks", lambda r: json_response(200, [payloads.webhook_detail()])),
-    (
-        "(GET|PATCH)",
-        f"/events/webhooks/{_ID}",
-        lambda r: json_response(200, payloads.webhook_detail()),
-    ),
-    ("DELETE", f"/events/webhooks/{_ID}", lambda r: httpx.Response(200)),
-]
-
-
-def real_success(request: httpx.Request) -> httpx.Response:
-    """The answer E2B gives to a successful request on this endpoint."""
-    for method, path, answer in _SUCCESS:
-        if re.fullmatch(method, request.method) and re.fullmatch(path, request.url.path):
-            return answer(request)
-    return httpx.Response(599, text=f"no success answer for {request.method} {request.url}")
+    return SAMPLE_ACTIONS[entry.name]()
 
 
 class CatchAllAPI(FakeAPI):
@@ -276,8 +168,7 @@ def assert_names_the_endpoint(error: E2BError, name: str) -> None:
 
 def request_path_matches(request: httpx.Request, endpoint: str) -> bool:
     method, template = endpoint.split(" ", 1)
-    pattern = re.sub(r"\\\{\w+\\\}", _ID, re.escape(template))
-    return request.method == method and re.fullmatch(pattern, request.url.path) is not None
+    return request.method == method and template_of(method, request.url.path) == template
 
 
 # --- the matrix ---------------------------------------------------------------------------
@@ -288,11 +179,11 @@ def test_success_answers_give_the_result_type(
     name: str, run: Callable[[FakeAPI, ActionEntry], Any]
 ) -> None:
     """The baseline of the matrix: the sample works, and calls the catalog's endpoint first."""
-    api = CatchAllAPI(then=real_success)
+    api = CatchAllAPI(then=success_response)
 
     result = run(api, ACTIONS_BY_NAME[name])
 
-    assert isinstance(result, SAMPLES[name].result_type)
+    assert isinstance(result, EXPECTED[name].result_type)
     assert request_path_matches(api.requests[0], expected_endpoint(name))
     assert api.sleeps_s == []
 
@@ -333,11 +224,11 @@ def test_429_with_retry_after_waits_that_long_then_succeeds(
 ) -> None:
     """A 429 was refused before anything happened: even creates are sent again."""
     too_many = json_response(429, payloads.error(429, "rate limit"), {"Retry-After": "2"})
-    api = CatchAllAPI(too_many, then=real_success)
+    api = CatchAllAPI(too_many, then=success_response)
 
     result = run(api, ACTIONS_BY_NAME[name])
 
-    assert isinstance(result, SAMPLES[name].result_type)
+    assert isinstance(result, EXPECTED[name].result_type)
     assert api.sleeps_s == [2.0]
     assert api.requests[0].url == api.requests[1].url
 
@@ -346,11 +237,11 @@ def test_429_with_retry_after_waits_that_long_then_succeeds(
 def test_429_without_retry_after_backs_off_then_succeeds(
     name: str, run: Callable[[FakeAPI, ActionEntry], Any]
 ) -> None:
-    api = CatchAllAPI(json_response(429, payloads.error(429, "slow down")), then=real_success)
+    api = CatchAllAPI(json_response(429, payloads.error(429, "slow down")), then=success_response)
 
     result = run(api, ACTIONS_BY_NAME[name])
 
-    assert isinstance(result, SAMPLES[name].result_type)
+    assert isinstance(result, EXPECTED[name].result_type)
     assert api.sleeps_s == BACKOFFS_S[:1]
 
 
@@ -360,7 +251,7 @@ def test_429_with_retry_after_above_the_cap_raises_at_once(
 ) -> None:
     """The caller gets the wait to slow itself down, instead of a blocked job."""
     too_many = json_response(429, payloads.error(429, "rate limit"), {"Retry-After": "60"})
-    api = CatchAllAPI(too_many, then=real_success)
+    api = CatchAllAPI(too_many, then=success_response)
 
     with pytest.raises(RateLimitedError) as raised:
         run(api, ACTIONS_BY_NAME[name])
@@ -385,7 +276,7 @@ def test_server_errors_are_retried_only_when_retry_safe(
     """Retry-safe calls try MAX_ATTEMPTS times; creates and build starts exactly once.
     The health check reports a 5xx as unhealthy, once, instead of raising."""
     api = CatchAllAPI(json_response(status_code, payloads.error(status_code, "it broke")))
-    sample = SAMPLES[name]
+    sample = EXPECTED[name]
 
     if name == "health":
         health = run(api, ACTIONS_BY_NAME[name])
@@ -415,7 +306,7 @@ def test_a_lost_answer_is_retried_only_when_retry_safe(
     assert raised.value.request_sent is True
     assert "ReadError" in str(raised.value)
     assert_names_the_endpoint(raised.value, name)
-    attempts = MAX_ATTEMPTS if SAMPLES[name].retry_safe else 1
+    attempts = MAX_ATTEMPTS if EXPECTED[name].retry_safe else 1
     assert len(api.requests) == attempts
 
 
@@ -424,11 +315,11 @@ def test_a_connect_error_is_retried_even_for_creates(
     name: str, run: Callable[[FakeAPI, ActionEntry], Any]
 ) -> None:
     """The request never left this machine, so nothing can have happened."""
-    api = CatchAllAPI(httpx.ConnectError("connection refused"), then=real_success)
+    api = CatchAllAPI(httpx.ConnectError("connection refused"), then=success_response)
 
     result = run(api, ACTIONS_BY_NAME[name])
 
-    assert isinstance(result, SAMPLES[name].result_type)
+    assert isinstance(result, EXPECTED[name].result_type)
     assert api.sleeps_s == BACKOFFS_S[:1]
 
 
@@ -452,7 +343,7 @@ def test_a_200_that_is_not_json_is_a_bad_payload_for_actions_that_read_it(
 ) -> None:
     api = CatchAllAPI(httpx.Response(200, text="not json"))
 
-    if SAMPLES[name].parses_body:
+    if EXPECTED[name].parses_body:
         with pytest.raises(BadPayloadError) as raised:
             run(api, ACTIONS_BY_NAME[name])
         assert "not JSON" in str(raised.value)
@@ -460,5 +351,5 @@ def test_a_200_that_is_not_json_is_a_bad_payload_for_actions_that_read_it(
     else:
         # These actions never read the body: whatever comes with a 2xx is fine.
         result = run(api, ACTIONS_BY_NAME[name])
-        assert isinstance(result, SAMPLES[name].result_type)
+        assert isinstance(result, EXPECTED[name].result_type)
     assert len(api.requests) == 1
