@@ -42,47 +42,31 @@ def extend_sandbox(
         raise ValueError(f"seconds must be more than 0, got {seconds}")
     before = yield from get_sandbox(sandbox_id)
     wanted_end = clock() + timedelta(seconds=seconds)
+
+    def outcome(kind: ExtendOutcomeKind, end_at: datetime, message: str) -> ExtendOutcome:
+        return ExtendOutcome(
+            sandbox_id=sandbox_id,
+            outcome=kind,
+            previous_end_at=before.end_at,
+            end_at=end_at,
+            message=message,
+        )
+
     if before.state != "running":
-        return ExtendOutcome(
-            sandbox_id=sandbox_id,
-            outcome="not_running",
-            previous_end_at=before.end_at,
-            end_at=before.end_at,
-            message=f"not extended: the sandbox is {before.state}; resume it first",
-        )
+        message = f"not extended: the sandbox is {before.state}; resume it first"
+        return outcome("not_running", before.end_at, message)
     if before.end_at >= wanted_end:
-        return ExtendOutcome(
-            sandbox_id=sandbox_id,
-            outcome="already_later",
-            previous_end_at=before.end_at,
-            end_at=before.end_at,
-            message=f"not changed: it already ends at {before.end_at.isoformat()}",
-        )
+        message = f"not changed: it already ends at {before.end_at.isoformat()}"
+        return outcome("already_later", before.end_at, message)
     yield from connect_sandbox(sandbox_id, seconds)
     after = yield from get_sandbox(sandbox_id)
     if after.end_at <= before.end_at:
-        return ExtendOutcome(
-            sandbox_id=sandbox_id,
-            outcome="capped",
-            previous_end_at=before.end_at,
-            end_at=after.end_at,
-            message=(
-                f"not extended: the API kept the end at {after.end_at.isoformat()} "
-                "(the team's maximum sandbox length allows no more)"
-            ),
+        message = (
+            f"not extended: the API kept the end at {after.end_at.isoformat()} "
+            "(the team's maximum sandbox length allows no more)"
         )
-    clamped_by_s = (wanted_end - after.end_at).total_seconds()
-    clamped = (
-        " (clamped by the team's maximum sandbox length)"
-        if clamped_by_s > CLOCK_SKEW_TOLERANCE_S
-        else ""
-    )
-    return ExtendOutcome(
-        sandbox_id=sandbox_id,
-        outcome="extended",
-        previous_end_at=before.end_at,
-        end_at=after.end_at,
-        message=(
-            f"extended from {before.end_at.isoformat()} to {after.end_at.isoformat()}{clamped}"
-        ),
-    )
+        return outcome("capped", after.end_at, message)
+    message = f"extended from {before.end_at.isoformat()} to {after.end_at.isoformat()}"
+    if (wanted_end - after.end_at).total_seconds() > CLOCK_SKEW_TOLERANCE_S:
+        message += " (clamped by the team's maximum sandbox length)"
+    return outcome("extended", after.end_at, message)
