@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sandscope {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     commands.add_parser("run", help="show the configuration and the API's health")
+    commands.add_parser(
+        "sandboxd", help="run sandboxd, the local E2B-compatible runtime (SANDBOXD_* settings)"
+    )
     add_api_parser(commands)
     return parser
 
@@ -37,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sandscope` console script; returns the exit code."""
     arguments = build_parser().parse_args(argv)
+    if arguments.command == "sandboxd":
+        # Imported here: the monitor's commands need none of the runtime's dependencies.
+        from sandboxd.cli import main as sandboxd_main
+
+        return sandboxd_main([])
     try:
         settings = load_settings()
     except SettingsError as bad_setting:

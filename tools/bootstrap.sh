@@ -5,9 +5,9 @@
 # Never downloads a browser: browser tests use Debian's chromium.
 set -euo pipefail
 
-# Debian packages the project needs. Later issues add bubblewrap (sandboxd isolation) and
+# Debian packages the project needs: bubblewrap isolates sandboxd's sandboxes. Later issues add
 # chromium (browser tests).
-APT_PACKAGES=()
+APT_PACKAGES=(bubblewrap libseccomp2)
 
 PYTHON="${PYTHON:-python3}"
 VENV=".venv"

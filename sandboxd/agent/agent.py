@@ -1,0 +1,990 @@
+"""sandboxd agent: the main process inside every sandbox (standard library only).
+
+The isolation layer starts it as `/usr/bin/python3 -I /opt/sandboxd/agent.py` as the
+sandbox user. It is the box's init: it starts and watches the user's processes, reaps
+every zombie, and does file operations, which the kernel confines to the box because
+the agent runs inside it. If it dies, the sandbox ends; so it never lets one bad request
+take it down.
+
+Protocol: JSON lines over the agent's own stdin (requests) and stdout (answers, events);
+ASCII JSON, one object per line, binary data in standard base64.
+
+    host -> agent   {"id": <int>, "op": <name>, ...arguments}
+    agent -> host   {"id": N, "ok": true, "result": {...}}
+                    {"id": N, "ok": false, "error": {"code": <code>, "message": <text>}}
+                    {"event": "ready", "version": 1, "pid": P, "home": H}        once, first
+                    {"event": "data", "pid": P, "stream": "stdout"|"stderr"|"pty", "data": b64}
+                    {"event": "end", "pid": P, "exit_code": N, "exited": bool,
+                     "signal": "killed"|None, "signal_number": 9|None,
+                     "status": "exit status 1"|"signal: killed", "error": text|None}
+
+An answer to a request with no usable id carries `"id": null`. The answer to `start`
+comes before any event of that process, and a process's data events before its end.
+
+Ops (arguments -> result):
+    ping                                        -> {"version"}
+    start  cmd, args, envs, cwd, stdin, tag, timeout_ms, pty{cols,rows}   -> {"pid"}
+    connect pid                                 -> {"pid"} (not_found once it has ended)
+    signal pid, signal ("SIGKILL", "SIGNAL_SIGTERM", "INT", 15)            -> {}
+    input  pid, data                            -> {} once written (stdin or pty)
+    close_stdin pid                             -> {} once pending input is written
+    resize pid, cols, rows                      -> {}
+    list                                        -> {"processes": [{pid, cmd, args, envs,
+                                                    cwd, tag, pty}]}
+    set_env envs                                -> {} (merged into the base env)
+    open   path, mode ("r" | "w")               -> {"handle", "path", "size"}
+    read   handle, max_bytes                    -> {"data", "eof"}
+    write  handle, data                         -> {}
+    close  handle                               -> {"entry"} for "w", {} for "r"
+    stat   path                                 -> {"entry"}
+    list_dir path, depth                        -> {"entries"}
+    make_dir path                               -> {"entry"} (already_exists if present)
+    move   source, destination                  -> {"entry"}
+    remove path                                 -> {}
+Error codes: not_found, already_exists, permission_denied, invalid_argument,
+failed_precondition, resource_exhausted (ENOSPC), internal.
+Relative paths and `~` resolve against the home directory, also the default cwd:
+`--home`, else $HOME when it is a directory, else /home/user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import ctypes
+import errno
+import fcntl
+import grp
+import json
+import os
+import pwd
+import selectors
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+PROTOCOL_VERSION = 1
+DEFAULT_HOME = "/home/user"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MAX_LINE_BYTES = 64 << 20  # a 1 MiB write chunk is ~1.4 MB of base64: ample headroom
+OUTPUT_CHUNK_BYTES = 64 << 10
+READ_CHUNK_MAX_BYTES = 4 << 20
+MAX_OPEN_FILES = 256
+# The user's processes, not the agent, should be the OOM killer's first choice.
+CHILD_OOM_SCORE_ADJ = b"100"
+PR_SET_CHILD_SUBREAPER = 36
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+Json = dict[str, Any]
+OVERSIZED = b"<over-long line>"  # compared by identity: stands for a line that was dropped
+
+_ERRNO_CODES = {
+    errno.ENOENT: "not_found",
+    errno.ENOTDIR: "not_found",
+    errno.EEXIST: "already_exists",
+    errno.ENOTEMPTY: "already_exists",
+    errno.EACCES: "permission_denied",
+    errno.EPERM: "permission_denied",
+    errno.EROFS: "permission_denied",
+    errno.ENOSPC: "resource_exhausted",
+    errno.EDQUOT: "resource_exhausted",
+    errno.EFBIG: "resource_exhausted",
+    errno.EMFILE: "resource_exhausted",
+    errno.EISDIR: "invalid_argument",
+    errno.EINVAL: "invalid_argument",
+    errno.ENAMETOOLONG: "invalid_argument",
+    errno.ELOOP: "invalid_argument",
+    errno.EXDEV: "invalid_argument",
+}
+
+
+class AgentError(Exception):
+    """A request failed; `code` is one of the protocol's error codes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def os_error(exc: OSError) -> AgentError:
+    """The protocol error for an OSError, with the path it concerned."""
+    code = _ERRNO_CODES.get(exc.errno or 0, "internal")
+    where = f": {exc.filename}" if exc.filename else ""
+    return AgentError(code, f"{exc.strerror or exc}{where}")
+
+
+# --- request arguments -------------------------------------------------------------
+
+
+def arg_str(msg: Json, key: str, default: str | None = None) -> str:
+    value = msg.get(key, default)
+    if not isinstance(value, str):
+        raise AgentError("invalid_argument", f"'{key}' must be a string")
+    return value
+
+
+def arg_opt_str(msg: Json, key: str) -> str | None:
+    value = msg.get(key)
+    return None if value is None else arg_str(msg, key)
+
+
+def arg_int(msg: Json, key: str, default: int | None = None) -> int:
+    value = msg.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise AgentError("invalid_argument", f"'{key}' must be an integer")
+    return value
+
+
+def arg_bool(msg: Json, key: str, default: bool) -> bool:
+    value = msg.get(key, default)
+    if not isinstance(value, bool):
+        raise AgentError("invalid_argument", f"'{key}' must be a boolean")
+    return value
+
+
+def arg_str_list(msg: Json, key: str) -> list[str]:
+    value = msg.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise AgentError("invalid_argument", f"'{key}' must be a list of strings")
+    return list(value)
+
+
+def arg_str_map(msg: Json, key: str) -> dict[str, str]:
+    value = msg.get(key) or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise AgentError("invalid_argument", f"'{key}' must map strings to strings")
+    return dict(value)
+
+
+def arg_bytes(msg: Json, key: str) -> bytes:
+    value = msg.get(key, "")
+    if not isinstance(value, str):
+        raise AgentError("invalid_argument", f"'{key}' must be base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise AgentError("invalid_argument", f"'{key}' is not valid base64: {exc}") from None
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# --- the channel to the host ---------------------------------------------------------
+
+
+class Channel:
+    """JSON lines in from `in_fd` (non-blocking), out to `out_fd` (blocking: the host
+    always reads, and blocking here is the back-pressure we want)."""
+
+    def __init__(self, in_fd: int, out_fd: int) -> None:
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self._buffer = bytearray()
+        self._discarding = False
+        os.set_blocking(in_fd, False)
+
+    def send(self, message: Json) -> None:
+        data = memoryview(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        while data:
+            written = os.write(self.out_fd, data)
+            data = data[written:]
+
+    def receive(self) -> list[bytes] | None:
+        """Complete lines read so far; None at end of input. An over-long line comes
+        back as OVERSIZED (its id unknown) so the caller can answer with an error."""
+        try:
+            chunk = os.read(self.in_fd, 1 << 20)
+        except BlockingIOError:
+            return []
+        if not chunk:
+            return None
+        self._buffer += chunk
+        lines: list[bytes] = []
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            if self._discarding or line.strip():
+                lines.append(OVERSIZED if self._discarding else line)
+            self._discarding = False
+        if len(self._buffer) > MAX_LINE_BYTES:
+            self._buffer.clear()
+            self._discarding = True
+        return lines
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+class Proc:
+    """A process the host started, until its end has been reported."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], request: Json, pty_fd: int | None) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+        self.request = request  # cmd, args, envs, cwd, tag as requested
+        self.pty_fd = pty_fd
+        self.out_fds: dict[int, str] = {}  # fd -> "stdout" | "stderr" | "pty"
+        self.in_fd: int | None = None  # stdin pipe or pty master
+        self.pending: deque[tuple[int | None, memoryview]] = deque()  # (request id, data)
+        self.close_after: list[int | None] = []  # close_stdin requests waiting for pending
+        self.deadline: float | None = None
+
+
+def signal_text(number: int) -> str:
+    """The signal as Go's os.ProcessState prints it: "killed", "terminated"."""
+    text = signal.strsignal(number)
+    return text[0].lower() + text[1:] if text else f"signal {number}"
+
+
+def end_event(pid: int, status: int) -> Json:
+    """The end event for a wait status, worded like Go's os.ProcessState."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        text = f"signal: {signal_text(number)}"
+        if os.WCOREDUMP(status):
+            text += " (core dumped)"
+        fields: Json = {"exit_code": -1, "exited": False, "signal": signal_text(number)}
+        fields["signal_number"] = number
+    else:
+        code = os.WEXITSTATUS(status)
+        text = f"exit status {code}"
+        fields = {"exit_code": code, "exited": True, "signal": None, "signal_number": None}
+    failed = not (fields["exited"] and fields["exit_code"] == 0)
+    return {"event": "end", "pid": pid, **fields, "status": text, "error": text if failed else None}
+
+
+def parse_signal(value: object) -> signal.Signals:
+    """SIGKILL, KILL, SIGNAL_SIGKILL (the envd enum name) or 9."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return signal.Signals(value)
+        if isinstance(value, str):
+            name = value.upper().removeprefix("SIGNAL_")
+            return signal.Signals[name if name.startswith("SIG") else "SIG" + name]
+    except (KeyError, ValueError):
+        pass
+    raise AgentError("invalid_argument", f"unknown signal {value!r}")
+
+
+def set_winsize(fd: int, cols: int, rows: int) -> None:
+    if not (0 < cols < 1 << 16 and 0 < rows < 1 << 16):
+        raise AgentError("invalid_argument", f"bad terminal size {cols}x{rows}")
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def child_setup(take_tty: bool) -> Callable[[], None]:
+    """Runs in the child between fork and exec (the agent has a single thread)."""
+
+    def setup() -> None:
+        try:
+            with open("/proc/self/oom_score_adj", "wb") as f:
+                f.write(CHILD_OOM_SCORE_ADJ)
+        except OSError:
+            pass
+        if take_tty:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    return setup
+
+
+# --- files ---------------------------------------------------------------------------
+
+_GO_MODE_LETTERS = (  # Go's os.FileMode.String() letters, in its order
+    (stat.S_ISDIR, "d"),
+    (stat.S_ISLNK, "L"),
+    (stat.S_ISBLK, "D"),
+    (stat.S_ISCHR, "D"),
+    (stat.S_ISFIFO, "p"),
+    (stat.S_ISSOCK, "S"),
+)
+
+
+def go_mode_string(mode: int) -> str:
+    """Permissions as Go prints them, as envd reports: "-rw-r--r--", "drwxr-xr-x"."""
+    prefix = "".join(letter for test, letter in _GO_MODE_LETTERS if test(mode))
+    prefix += "u" if mode & stat.S_ISUID else ""
+    prefix += "g" if mode & stat.S_ISGID else ""
+    prefix += "c" if stat.S_ISCHR(mode) else ""
+    prefix += "t" if mode & stat.S_ISVTX else ""
+    bits = "".join(c if mode & (1 << (8 - i)) else "-" for i, c in enumerate("rwxrwxrwx"))
+    return (prefix or "-") + bits
+
+
+def file_type(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "symlink" if stat.S_ISLNK(mode) else "other"
+
+
+class Files:
+    """File operations, with names looked up once."""
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        self._users: dict[int, str] = {}
+        self._groups: dict[int, str] = {}
+
+    def resolve(self, raw: str) -> str:
+        """An absolute, normalised path; relative paths and `~` are under home."""
+        if "\0" in raw:
+            raise AgentError("invalid_argument", "path contains a NUL byte")
+        if raw in ("", "~"):
+            path = self.home
+        elif raw.startswith("~/"):
+            path = self.home + raw[1:]
+        else:
+            path = os.path.join(self.home, raw)
+        return "/" + os.path.normpath(path).lstrip("/")
+
+    def owner(self, uid: int) -> str:
+        if uid not in self._users:
+            try:
+                self._users[uid] = pwd.getpwuid(uid).pw_name
+            except KeyError:
+                self._users[uid] = str(uid)
+        return self._users[uid]
+
+    def group(self, gid: int) -> str:
+        if gid not in self._groups:
+            try:
+                self._groups[gid] = grp.getgrgid(gid).gr_name
+            except KeyError:
+                self._groups[gid] = str(gid)
+        return self._groups[gid]
+
+    def entry(self, path: str, st: os.stat_result | None = None) -> Json:
+        """What envd reports of a path; a symlink gets its target's type and mode."""
+        st = st or os.lstat(path)
+        kind, perm, target = file_type(st.st_mode), stat.S_IMODE(st.st_mode) & 0o777, None
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path)
+            try:
+                target_st = os.stat(path)
+                kind, perm = file_type(target_st.st_mode), stat.S_IMODE(target_st.st_mode) & 0o777
+            except OSError:
+                kind, perm = "symlink", 0  # a dangling link
+        return {
+            "name": os.path.basename(path) or "/",
+            "path": path,
+            "type": kind,
+            "size": st.st_size,
+            "mode": perm,
+            "permissions": go_mode_string(st.st_mode),
+            "owner": self.owner(st.st_uid),
+            "group": self.group(st.st_gid),
+            "mtime_ns": st.st_mtime_ns,
+            "is_symlink": target is not None,
+            "symlink_target": target,
+        }
+
+    def list_dir(self, raw: str, depth: int) -> list[Json]:
+        """Entries under a directory, `depth` levels deep, in lexical pre-order; like
+        envd it follows a symlink at the top but never below it."""
+        root = os.path.realpath(self.resolve(raw))
+        if not os.path.isdir(root):
+            if not os.path.lexists(root):
+                raise AgentError("not_found", f"directory not found: {root}")
+            raise AgentError("invalid_argument", f"path is not a directory: {root}")
+        entries: list[Json] = []
+        self._walk(root, max(depth, 1), entries)
+        return entries
+
+    def _walk(self, directory: str, depth: int, out: list[Json]) -> None:
+        try:
+            with os.scandir(directory) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return  # an unreadable subdirectory is left out rather than failing the list
+        for child in children:
+            try:
+                out.append(self.entry(child.path, child.stat(follow_symlinks=False)))
+            except OSError:
+                continue  # vanished while listing
+            if depth > 1 and child.is_dir(follow_symlinks=False):
+                self._walk(child.path, depth - 1, out)
+
+    def make_dir(self, raw: str) -> Json:
+        path = self.resolve(raw)
+        if os.path.isdir(path):
+            raise AgentError("already_exists", f"directory already exists: {path}")
+        if os.path.lexists(path):
+            raise AgentError("invalid_argument", f"path exists but is not a directory: {path}")
+        os.makedirs(path, exist_ok=True)
+        return self.entry(path)
+
+    def move(self, raw_source: str, raw_destination: str) -> Json:
+        source, destination = self.resolve(raw_source), self.resolve(raw_destination)
+        if not os.path.lexists(source):
+            raise AgentError("not_found", f"source not found: {source}")
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        try:
+            os.rename(source, destination)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.move(source, destination)
+        return self.entry(destination)
+
+    def remove(self, raw: str) -> None:
+        path = self.resolve(raw)
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+class OpenFile:
+    """A file the host reads or writes in chunks, by handle."""
+
+    def __init__(self, path: str, mode: str, file: BinaryIO) -> None:
+        self.path = path
+        self.mode = mode
+        self.file = file
+
+
+# --- the agent -----------------------------------------------------------------------
+
+
+class Agent:
+    """One event loop: requests, children's output and input, signals, deadlines."""
+
+    def __init__(self, channel: Channel, home: str) -> None:
+        self.channel = channel
+        self.files = Files(home)
+        self.home = home
+        self.base_env = self._base_env()
+        self.procs: dict[int, Proc] = {}
+        self.fd_reader: dict[int, Proc] = {}  # output fd -> its process
+        self.fd_writer: dict[int, Proc] = {}  # input fd -> its process
+        self.open_files: dict[int, OpenFile] = {}
+        self.next_handle = 1
+        self.stopping = False
+        self.selector = selectors.DefaultSelector()
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        self.ops: dict[str, Callable[[Json], Json | None]] = {
+            "ping": lambda _: {"version": PROTOCOL_VERSION},
+            "start": self.op_start,
+            "connect": self.op_connect,
+            "signal": self.op_signal,
+            "input": self.op_input,
+            "close_stdin": self.op_close_stdin,
+            "resize": self.op_resize,
+            "list": self.op_list,
+            "set_env": self.op_set_env,
+            "open": self.op_open,
+            "read": self.op_read,
+            "write": self.op_write,
+            "close": self.op_close,
+            "stat": lambda m: {"entry": self.files.entry(self.files.resolve(arg_str(m, "path")))},
+            "list_dir": lambda m: {
+                "entries": self.files.list_dir(arg_str(m, "path"), arg_int(m, "depth", 1))
+            },
+            "make_dir": lambda m: {"entry": self.files.make_dir(arg_str(m, "path"))},
+            "move": lambda m: {
+                "entry": self.files.move(arg_str(m, "source"), arg_str(m, "destination"))
+            },
+            "remove": self.op_remove,
+        }
+
+    def _base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("PATH", DEFAULT_PATH)
+        env.setdefault("HOME", self.home)
+        try:
+            name = pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            name = "user"
+        env.setdefault("USER", name)
+        env.setdefault("LOGNAME", name)
+        return env
+
+    # -- the loop --
+
+    def run(self) -> None:
+        os.set_blocking(self.wakeup_w, False)
+        signal.set_wakeup_fd(self.wakeup_w)
+        for signum in (signal.SIGCHLD, *STOP_SIGNALS):
+            signal.signal(signum, lambda *_: None)  # the wakeup fd does the work
+        become_subreaper()
+        self.selector.register(self.channel.in_fd, selectors.EVENT_READ)
+        self.selector.register(self.wakeup_r, selectors.EVENT_READ)
+        ready = {"event": "ready", "version": PROTOCOL_VERSION, "pid": os.getpid()}
+        self.channel.send({**ready, "home": self.home})
+        while not self.stopping:
+            for key, events in self.selector.select(self._timeout()):
+                self._guarded(self._on_ready, key.fd, events)
+            self._guarded(self._kill_overdue)
+        self._shutdown()
+
+    def _guarded(self, func: Callable[..., None], *args: Any) -> None:
+        """The loop's boundary: log a bug, and carry on serving everyone else."""
+        try:
+            func(*args)
+        except Exception as exc:  # the agent must outlive its own bugs
+            print(f"sandboxd agent: {func.__name__}: {exc!r}", file=sys.stderr, flush=True)
+
+    def _timeout(self) -> float | None:
+        deadlines = [p.deadline for p in self.procs.values() if p.deadline is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _on_ready(self, fd: int, events: int) -> None:
+        if fd == self.channel.in_fd:
+            self._on_requests()
+        elif fd == self.wakeup_r:
+            self._on_signals()
+        else:
+            if events & selectors.EVENT_READ and fd in self.fd_reader:
+                self._on_output(fd)
+            if events & selectors.EVENT_WRITE and fd in self.fd_writer:
+                self._flush_input(self.fd_writer[fd])
+
+    def _watch(self, fd: int) -> None:
+        """(Re)register `fd` for whatever its process needs from it now."""
+        events = selectors.EVENT_READ if fd in self.fd_reader else 0
+        proc = self.fd_writer.get(fd)
+        if proc is not None and proc.pending:
+            events |= selectors.EVENT_WRITE
+        registered = fd in self.selector.get_map()
+        if events and registered:
+            self.selector.modify(fd, events)
+        elif events:
+            self.selector.register(fd, events)
+        elif registered:
+            self.selector.unregister(fd)
+
+    # -- requests --
+
+    def _on_requests(self) -> None:
+        lines = self.channel.receive()
+        if lines is None:
+            self.stopping = True  # the host is gone: so is the sandbox
+            return
+        for line in lines:
+            self._handle(line)
+
+    def _handle(self, line: bytes) -> None:
+        request_id: int | None = None
+        try:
+            if line is OVERSIZED:
+                raise AgentError("invalid_argument", f"request line over {MAX_LINE_BYTES} bytes")
+            msg = json.loads(line)
+            if not isinstance(msg, dict):
+                raise AgentError("invalid_argument", "a request must be a JSON object")
+            request_id = arg_int(msg, "id")
+            name = msg.get("op")
+            op = self.ops.get(name) if isinstance(name, str) else None
+            if op is None:
+                raise AgentError("invalid_argument", f"unknown op {msg.get('op')!r}")
+            result = op(msg)
+        except AgentError as exc:
+            self.answer_error(request_id, exc)
+        except OSError as exc:
+            self.answer_error(request_id, os_error(exc))
+        except (ValueError, TypeError, UnicodeError) as exc:
+            self.answer_error(request_id, AgentError("invalid_argument", str(exc)))
+        except Exception as exc:  # a bug answers `internal` instead of ending the sandbox
+            self.answer_error(request_id, AgentError("internal", repr(exc)))
+        else:
+            if result is not None:  # None: answered later (input, close_stdin)
+                self.channel.send({"id": request_id, "ok": True, "result": result})
+
+    def answer_error(self, request_id: int | None, exc: AgentError) -> None:
+        error = {"code": exc.code, "message": exc.message}
+        self.channel.send({"id": request_id, "ok": False, "error": error})
+
+    # -- process ops --
+
+    def op_start(self, msg: Json) -> Json | None:
+        request = self._start_request(msg)  # checks everything: nothing may fail after spawning
+        timeout_ms, with_stdin = arg_int(msg, "timeout_ms", 0), arg_bool(msg, "stdin", True)
+        env = {**self.base_env, **request["envs"]}
+        if request["pty"]:
+            proc = self._spawn_pty(request, env, msg["pty"])
+        else:
+            proc = self._spawn_pipes(request, env, with_stdin)
+        if timeout_ms > 0:
+            proc.deadline = time.monotonic() + timeout_ms / 1000
+        self.procs[proc.pid] = proc
+        # Answer before watching the output, so the pid reaches the host before its data.
+        self.channel.send({"id": msg["id"], "ok": True, "result": {"pid": proc.pid}})
+        for fd in (*proc.out_fds, *([proc.in_fd] if proc.in_fd is not None else [])):
+            self._watch(fd)
+        return None
+
+    def _start_request(self, msg: Json) -> Json:
+        """The start request, checked: what `list` reports of the process later."""
+        cwd = self.files.resolve(arg_opt_str(msg, "cwd") or self.home)
+        if not os.path.isdir(cwd):
+            raise AgentError("invalid_argument", f"cwd '{cwd}' does not exist")
+        if msg.get("pty") is not None and not isinstance(msg["pty"], dict):
+            raise AgentError("invalid_argument", "'pty' must be an object")
+        return {
+            "cmd": arg_str(msg, "cmd"),
+            "args": arg_str_list(msg, "args"),
+            "envs": arg_str_map(msg, "envs"),
+            "cwd": cwd,
+            "tag": arg_opt_str(msg, "tag"),
+            "pty": msg.get("pty") is not None,
+        }
+
+    def _spawn_pipes(self, request: Json, env: dict[str, str], with_stdin: bool) -> Proc:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if with_stdin else (subprocess.DEVNULL, -1)
+        try:
+            popen = self._popen(request, env, (in_r, out_w, err_w), take_tty=False)
+        except BaseException:
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd >= 0:
+                    os.close(fd)
+        proc = Proc(popen, request, None)
+        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            os.set_blocking(fd, False)
+            proc.out_fds[fd] = stream
+            self.fd_reader[fd] = proc
+        if in_w >= 0:
+            os.set_blocking(in_w, False)
+            proc.in_fd = in_w
+            self.fd_writer[in_w] = proc
+        return proc
+
+    def _spawn_pty(self, request: Json, env: dict[str, str], size: Json) -> Proc:
+        master, slave = os.openpty()
+        try:
+            set_winsize(master, arg_int(size, "cols", 80), arg_int(size, "rows", 24))
+            popen = self._popen(request, env, (slave, slave, slave), take_tty=True)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        proc = Proc(popen, request, master)
+        os.set_blocking(master, False)
+        proc.out_fds[master] = "pty"
+        proc.in_fd = master
+        self.fd_reader[master] = proc
+        self.fd_writer[master] = proc
+        return proc
+
+    def _popen(
+        self, request: Json, env: dict[str, str], stdio: tuple[int, int, int], take_tty: bool
+    ) -> subprocess.Popen[bytes]:
+        stdin, stdout, stderr = stdio
+        try:
+            return subprocess.Popen(
+                [request["cmd"], *request["args"]],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=request["cwd"],
+                env=env,
+                start_new_session=True,  # its own group: signals reach what it spawned
+                preexec_fn=child_setup(take_tty),
+            )
+        except OSError as exc:
+            text = f"error starting process '{request['cmd']}': {exc.strerror or exc}"
+            raise AgentError("invalid_argument", text) from None
+
+    def _proc(self, msg: Json) -> Proc:
+        pid = arg_int(msg, "pid")
+        proc = self.procs.get(pid)
+        if proc is None:
+            raise AgentError("not_found", f"process with pid {pid} not found")
+        return proc
+
+    def op_connect(self, msg: Json) -> Json:
+        return {"pid": self._proc(msg).pid}
+
+    def op_signal(self, msg: Json) -> Json:
+        proc, signum = self._proc(msg), parse_signal(msg.get("signal"))
+        try:
+            os.killpg(proc.pid, signum)
+        except ProcessLookupError:
+            os.kill(proc.pid, signum)  # not reaped yet, so the pid is still ours
+        return {}
+
+    def op_input(self, msg: Json) -> Json | None:
+        proc, data = self._proc(msg), arg_bytes(msg, "data")
+        if proc.in_fd is None or proc.close_after:
+            raise AgentError("failed_precondition", f"stdin of process {proc.pid} is closed")
+        proc.pending.append((msg["id"], memoryview(data)))
+        self._flush_input(proc)
+        return None
+
+    def op_close_stdin(self, msg: Json) -> Json | None:
+        proc = self._proc(msg)
+        if proc.pty_fd is not None:
+            raise AgentError("failed_precondition", "a pty has no stdin to close: send EOT")
+        if proc.in_fd is None:
+            return {}
+        proc.close_after.append(msg["id"])
+        self._flush_input(proc)
+        return None
+
+    def op_resize(self, msg: Json) -> Json:
+        proc = self._proc(msg)
+        if proc.pty_fd is None:
+            raise AgentError("failed_precondition", f"process {proc.pid} has no pty")
+        set_winsize(proc.pty_fd, arg_int(msg, "cols"), arg_int(msg, "rows"))
+        return {}
+
+    def op_list(self, _: Json) -> Json:
+        return {"processes": [{"pid": p.pid, **p.request} for p in self.procs.values()]}
+
+    def op_remove(self, msg: Json) -> Json:
+        self.files.remove(arg_str(msg, "path"))
+        return {}
+
+    def op_set_env(self, msg: Json) -> Json:
+        self.base_env.update(arg_str_map(msg, "envs"))
+        return {}
+
+    # -- process I/O --
+
+    def _on_output(self, fd: int) -> None:
+        proc = self.fd_reader[fd]
+        try:
+            data = os.read(fd, OUTPUT_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: a pty whose last holder closed it
+            data = b""
+        if data:
+            self._emit_data(proc, fd, data)
+        else:
+            self._close_output(proc, fd)
+
+    def _emit_data(self, proc: Proc, fd: int, data: bytes) -> None:
+        stream = proc.out_fds[fd]
+        self.channel.send({"event": "data", "pid": proc.pid, "stream": stream, "data": b64(data)})
+
+    def _close_output(self, proc: Proc, fd: int) -> None:
+        proc.out_fds.pop(fd, None)
+        self.fd_reader.pop(fd, None)
+        self._watch(fd)
+        if fd != proc.pty_fd:  # a pty master is also the input: closed in _finish
+            os.close(fd)
+
+    def _flush_input(self, proc: Proc) -> None:
+        fd = proc.in_fd
+        if fd is None:
+            return
+        while proc.pending:
+            request_id, data = proc.pending[0]
+            try:
+                written = os.write(fd, data[:OUTPUT_CHUNK_BYTES])
+            except BlockingIOError:
+                break
+            except OSError as exc:  # EPIPE: nobody reads it any more
+                self._fail_input(proc, AgentError("failed_precondition", f"stdin: {exc}"))
+                self._close_input(proc)
+                return
+            data = data[written:]
+            if data:
+                proc.pending[0] = (request_id, data)
+            else:
+                proc.pending.popleft()
+                self.channel.send({"id": request_id, "ok": True, "result": {}})
+        if not proc.pending and proc.close_after:
+            self._close_input(proc)
+        else:
+            self._watch(fd)
+
+    def _fail_input(self, proc: Proc, exc: AgentError) -> None:
+        while proc.pending:
+            self.answer_error(proc.pending.popleft()[0], exc)
+
+    def _close_input(self, proc: Proc) -> None:
+        """Close a stdin pipe (never a pty master, which is also the output)."""
+        fd = proc.in_fd
+        if fd is None or fd == proc.pty_fd:
+            return
+        proc.in_fd = None
+        self.fd_writer.pop(fd, None)
+        self._watch(fd)
+        os.close(fd)
+        for request_id in proc.close_after:
+            self.channel.send({"id": request_id, "ok": True, "result": {}})
+        proc.close_after.clear()
+
+    # -- children's ends --
+
+    def _on_signals(self) -> None:
+        try:
+            received = os.read(self.wakeup_r, 4096)
+        except BlockingIOError:
+            return
+        if any(signum in received for signum in STOP_SIGNALS):
+            self.stopping = True
+        self._reap()
+
+    def _reap(self) -> None:
+        """Wait for every child that has ended, ours or an orphan we inherited."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.procs.get(pid)
+            if proc is not None:
+                self._finish(proc, status)
+
+    def _finish(self, proc: Proc, status: int) -> None:
+        """Report a process's last output and its end, then forget it."""
+        proc.popen.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        for fd in list(proc.out_fds):
+            self._drain(proc, fd)  # what it wrote before exiting; not what its orphans write
+        self._fail_input(proc, AgentError("failed_precondition", "the process has ended"))
+        self._close_input(proc)  # also answers close_stdin requests still waiting
+        if proc.pty_fd is not None:
+            self.fd_writer.pop(proc.pty_fd, None)
+            if proc.pty_fd in self.selector.get_map():
+                self.selector.unregister(proc.pty_fd)
+            os.close(proc.pty_fd)
+        del self.procs[proc.pid]
+        self.channel.send(end_event(proc.pid, status))
+
+    def _drain(self, proc: Proc, fd: int) -> None:
+        while True:
+            try:
+                data = os.read(fd, OUTPUT_CHUNK_BYTES)
+            except OSError:
+                data = b""  # EAGAIN: nothing more now; EIO: pty closed
+            if not data:
+                break
+            self._emit_data(proc, fd, data)
+        proc.out_fds.pop(fd, None)
+        self.fd_reader.pop(fd, None)
+        if fd in self.selector.get_map():
+            self.selector.unregister(fd)
+        if fd != proc.pty_fd:
+            os.close(fd)
+
+    def _kill_overdue(self) -> None:
+        now = time.monotonic()
+        for proc in list(self.procs.values()):
+            if proc.deadline is not None and proc.deadline <= now:
+                proc.deadline = None  # once: the end event follows when it is reaped
+                kill_group(proc.pid)
+
+    def _shutdown(self) -> None:
+        for proc in self.procs.values():
+            kill_group(proc.pid)
+
+    # -- file ops --
+
+    def op_open(self, msg: Json) -> Json:
+        mode = arg_str(msg, "mode", "r")
+        if mode not in ("r", "w"):
+            raise AgentError("invalid_argument", "'mode' must be 'r' or 'w'")
+        if len(self.open_files) >= MAX_OPEN_FILES:
+            raise AgentError("resource_exhausted", f"over {MAX_OPEN_FILES} files open")
+        path = self.files.resolve(arg_str(msg, "path"))
+        if mode == "r":
+            if os.path.isdir(path):
+                raise AgentError("invalid_argument", f"path '{path}' is a directory")
+            file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by op_close
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            file = open(path, "wb")  # noqa: SIM115 - closed by op_close
+        handle, self.next_handle = self.next_handle, self.next_handle + 1
+        self.open_files[handle] = OpenFile(path, mode, file)
+        return {"handle": handle, "path": path, "size": os.fstat(file.fileno()).st_size}
+
+    def _open_file(self, msg: Json, mode: str) -> OpenFile:
+        handle = arg_int(msg, "handle")
+        opened = self.open_files.get(handle)
+        if opened is None or opened.mode != mode:
+            raise AgentError("invalid_argument", f"no file open for '{mode}' as handle {handle}")
+        return opened
+
+    def op_read(self, msg: Json) -> Json:
+        opened = self._open_file(msg, "r")
+        max_bytes = min(max(arg_int(msg, "max_bytes", 1 << 20), 1), READ_CHUNK_MAX_BYTES)
+        data = opened.file.read(max_bytes)
+        return {"data": b64(data), "eof": len(data) < max_bytes}
+
+    def op_write(self, msg: Json) -> Json:
+        opened = self._open_file(msg, "w")
+        opened.file.write(arg_bytes(msg, "data"))
+        return {}
+
+    def op_close(self, msg: Json) -> Json:
+        handle = arg_int(msg, "handle")
+        opened = self.open_files.pop(handle, None)
+        if opened is None:
+            raise AgentError("invalid_argument", f"no file open as handle {handle}")
+        opened.file.close()  # a write's ENOSPC can surface here, as resource_exhausted
+        return {"entry": self.files.entry(opened.path)} if opened.mode == "w" else {}
+
+
+def kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except ProcessLookupError:
+            continue
+
+
+def become_subreaper() -> None:
+    """Orphans then come to the agent to be reaped even where it is not PID 1 (tests)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def take_stdio() -> Channel:
+    """Keep the protocol on private descriptors, so a stray write to fd 1 (or a read
+    from fd 0) by anything in this process cannot corrupt it."""
+    in_fd, out_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    os.close(devnull)
+    return Channel(in_fd, out_fd)
+
+
+def default_home() -> str:
+    """$HOME when it names a directory (the box sets /home/user; reduced isolation runs
+    the agent on the host with HOME at the box's directory), else /home/user."""
+    home = os.environ.get("HOME", "")
+    return home if os.path.isabs(home) and os.path.isdir(home) else DEFAULT_HOME
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="sandboxd in-sandbox agent")
+    parser.add_argument("--home", help="home and default cwd (default: $HOME, /home/user)")
+    options = parser.parse_args(argv)
+    home = os.path.abspath(options.home or default_home())
+    Agent(take_stdio(), home).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

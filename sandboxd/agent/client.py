@@ -1,0 +1,239 @@
+"""The host side of the agent: one `AgentClient` per sandbox (wire format: agent.py).
+
+Every method is a request to the agent inside the box; a failed one raises `AgentError`
+with the agent's code (not_found, already_exists, ...), `AgentClosed` once the sandbox
+has ended, or `AgentError("deadline_exceeded")` after `request_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Mapping,
+    Sequence,
+)
+from typing import Any
+
+from sandboxd.agent.channel import Channel, Result
+from sandboxd.agent.handle import ProcessHandle
+from sandboxd.agent.messages import (
+    AgentClosed,
+    AgentEvent,
+    EntryInfo,
+    ProcessInfo,
+    ProcessStarted,
+)
+
+FILE_CHUNK_BYTES = 1 << 20
+
+
+class AgentClient:
+    """Talk to one sandbox's agent. Construct it inside the running event loop.
+
+    `on_event` (also settable later) is called with `ProcessStarted` / `ProcessEnded`
+    for each command started through this client, for logging; `closed` is a future
+    that completes when the agent's stdout ends (the sandbox has ended).
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        on_event: Callable[[AgentEvent], None] | None = None,
+        request_timeout_s: float | None = 60.0,
+    ) -> None:
+        self._channel = Channel(reader, writer, request_timeout_s)
+        self._channel.on_event = on_event
+        self.closed: asyncio.Future[None] = self._channel.closed
+
+    @classmethod
+    def for_process(
+        cls,
+        process: asyncio.subprocess.Process,
+        *,
+        on_event: Callable[[AgentEvent], None] | None = None,
+        request_timeout_s: float | None = 60.0,
+    ) -> AgentClient:
+        """A client over a process started with stdin=PIPE and stdout=PIPE."""
+        if process.stdout is None or process.stdin is None:
+            raise ValueError("the agent process needs stdin=PIPE and stdout=PIPE")
+        return cls(
+            process.stdout, process.stdin, on_event=on_event, request_timeout_s=request_timeout_s
+        )
+
+    @property
+    def on_event(self) -> Callable[[AgentEvent], None] | None:
+        return self._channel.on_event
+
+    @on_event.setter
+    def on_event(self, hook: Callable[[AgentEvent], None] | None) -> None:
+        self._channel.on_event = hook
+
+    async def wait_ready(self) -> None:
+        """Return once the agent has said it is up; raise AgentClosed if it died first."""
+        ready: asyncio.Future[Any] = asyncio.ensure_future(self._channel.ready.wait())
+        waiters: set[asyncio.Future[Any]] = {ready, self.closed}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        if not self._channel.ready.is_set():
+            raise AgentClosed()
+
+    async def aclose(self) -> None:
+        """Close the agent's stdin (it then kills its processes and exits) and stop
+        reading. Idempotent."""
+        await self._channel.aclose()
+
+    # --- processes ---
+
+    async def start_process(
+        self,
+        cmd: str,
+        args: Sequence[str] = (),
+        envs: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: bool = False,
+        tag: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        pty_size: tuple[int, int] | None = None,
+    ) -> ProcessHandle:
+        """Start `cmd args` (envs merged over the sandbox's base env; cwd defaults to
+        home) and follow it from its first byte. `timeout_s` kills it (SIGKILL) when
+        it runs longer; `pty_size` (cols, rows) runs it on a terminal instead of pipes."""
+        request: Result = {"cmd": cmd, "args": list(args), "envs": dict(envs or {})}
+        request.update(stdin=stdin, cwd=cwd, tag=tag)
+        if timeout_s:
+            request["timeout_ms"] = max(1, round(timeout_s * 1000))
+        if pty_size is not None:
+            request["pty"] = {"cols": pty_size[0], "rows": pty_size[1]}
+        handles: list[ProcessHandle] = []
+
+        def follow_new_pid(result: Result) -> None:
+            pid = int(result["pid"])
+            handles.append(self._channel.follow(pid))
+            started = ProcessStarted(pid=pid, cmd=cmd, args=list(args), tag=tag)
+            self._channel.started(pid, cmd, started)
+
+        try:
+            await self._channel.call("start", request, on_ok=follow_new_pid)
+        except BaseException:
+            for handle in handles:
+                handle.close()
+            raise
+        return handles[0]
+
+    async def connect(self, pid: int) -> ProcessHandle:
+        """Follow a running process's output from now on, then its end."""
+        handle = self._channel.follow(pid)  # before asking, so its end cannot slip past
+        try:
+            await self._channel.call("connect", {"pid": pid})
+        except BaseException:
+            handle.close()
+            raise
+        return handle
+
+    async def send_signal(self, pid: int, name: str | int) -> None:
+        """Signal the process's group: "SIGKILL", "SIGNAL_SIGTERM", "INT" or a number."""
+        await self._channel.call("signal", {"pid": pid, "signal": name})
+
+    async def send_input(self, pid: int, data: bytes) -> None:
+        """Write to its stdin (or pty); returns once the process has taken it all."""
+        encoded = base64.b64encode(data).decode()
+        await self._channel.call("input", {"pid": pid, "data": encoded})
+
+    async def close_stdin(self, pid: int) -> None:
+        """Close its stdin (EOF) once the input sent before has been written."""
+        await self._channel.call("close_stdin", {"pid": pid})
+
+    async def resize_pty(self, pid: int, cols: int, rows: int) -> None:
+        await self._channel.call("resize", {"pid": pid, "cols": cols, "rows": rows})
+
+    async def list_processes(self) -> list[ProcessInfo]:
+        """The running processes started through the agent (by any client)."""
+        result = await self._channel.call("list", {})
+        return [ProcessInfo.from_result(item) for item in result["processes"]]
+
+    async def set_env(self, envs: Mapping[str, str]) -> None:
+        """Add to the base environment of processes started from now on."""
+        await self._channel.call("set_env", {"envs": dict(envs)})
+
+    # --- files ---
+
+    async def read_file(self, path: str) -> bytes:
+        return b"".join([chunk async for chunk in self.read_file_chunks(path)])
+
+    async def read_file_chunks(
+        self, path: str, chunk_bytes: int = FILE_CHUNK_BYTES
+    ) -> AsyncGenerator[bytes, None]:
+        """The file's bytes, one request per chunk: a slow reader never piles data up."""
+        opened = await self._channel.call("open", {"path": path, "mode": "r"})
+        handle = int(opened["handle"])
+        try:
+            while True:
+                args = {"handle": handle, "max_bytes": chunk_bytes}
+                result = await self._channel.call("read", args)
+                if data := base64.b64decode(result["data"]):
+                    yield data
+                if result["eof"]:
+                    break
+        finally:
+            self._channel.notify("close", {"handle": handle})
+
+    async def write_file(
+        self, path: str, data: bytes | AsyncIterable[bytes], chunk_bytes: int = FILE_CHUNK_BYTES
+    ) -> EntryInfo:
+        """Create or replace a file (and its missing parents) with `data`."""
+        opened = await self._channel.call("open", {"path": path, "mode": "w"})
+        handle = int(opened["handle"])
+        try:
+            async for chunk in _rechunk(data, chunk_bytes):
+                encoded = base64.b64encode(chunk).decode()
+                await self._channel.call("write", {"handle": handle, "data": encoded})
+        except BaseException:
+            self._channel.notify("close", {"handle": handle})
+            raise
+        result = await self._channel.call("close", {"handle": handle})
+        return EntryInfo.from_result(result["entry"])
+
+    async def stat(self, path: str) -> EntryInfo:
+        result = await self._channel.call("stat", {"path": path})
+        return EntryInfo.from_result(result["entry"])
+
+    async def list_dir(self, path: str, depth: int = 1) -> list[EntryInfo]:
+        """Entries `depth` levels deep, parents before their children."""
+        result = await self._channel.call("list_dir", {"path": path, "depth": depth})
+        return [EntryInfo.from_result(item) for item in result["entries"]]
+
+    async def make_dir(self, path: str) -> EntryInfo:
+        """Create a directory and its parents; AgentError already_exists if it exists."""
+        result = await self._channel.call("make_dir", {"path": path})
+        return EntryInfo.from_result(result["entry"])
+
+    async def move(self, source: str, destination: str) -> EntryInfo:
+        """Rename, creating the destination's parents; returns the destination's entry."""
+        args = {"source": source, "destination": destination}
+        result = await self._channel.call("move", args)
+        return EntryInfo.from_result(result["entry"])
+
+    async def remove(self, path: str) -> None:
+        """Remove a file or a whole directory; AgentError not_found if missing."""
+        await self._channel.call("remove", {"path": path})
+
+
+async def _rechunk(data: bytes | AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """Pieces of at most `size` bytes, whatever the caller's chunking."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        for offset in range(0, len(data), size):
+            yield bytes(data[offset : offset + size])
+        return
+    async for chunk in data:
+        for offset in range(0, len(chunk), size):
+            yield bytes(chunk[offset : offset + size])

@@ -1,0 +1,165 @@
+"""sandboxd's settings, read once from SANDBOXD_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value sandboxd cannot use; the message names the variable."""
+
+
+def _setting(env: str, help: str, parse: Callable[[str], object], **kwargs: Any) -> Any:
+    return field(metadata={"env": env, "help": help, "parse": parse}, **kwargs)
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("a port number 0..65535")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("a whole number >= 1")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("a number > 0")
+    return value
+
+
+def _isolation(raw: str) -> str:
+    if raw not in ("auto", "reduced"):
+        raise ValueError("'auto' or 'reduced'")
+    return raw
+
+
+@dataclass(frozen=True, kw_only=True)
+class SandboxdSettings:
+    """Every setting, declared once: environment variable, default, one line of help."""
+
+    host: str = _setting(
+        "SANDBOXD_HOST", "Address both servers listen on.", str, default="127.0.0.1"
+    )
+    api_port: int = _setting(
+        "SANDBOXD_API_PORT",
+        "Port of the control-plane API (0: any free port).",
+        _port,
+        default=3000,
+    )
+    envd_port: int = _setting(
+        "SANDBOXD_ENVD_PORT",
+        "Port of envd, the in-sandbox API (0: any free port).",
+        _port,
+        default=49983,
+    )
+    # _setting is dataclasses.field with metadata; ruff cannot see through the wrapper.
+    data_dir: Path = _setting(  # noqa: RUF009
+        "SANDBOXD_DATA_DIR",
+        "Directory for the API key, the store and sandbox disks.",
+        lambda raw: Path(raw).expanduser(),
+        default_factory=lambda: Path("~/.local/share/sandboxd").expanduser(),
+    )
+    team_id: str | None = _setting(
+        "SANDBOXD_TEAM_ID",
+        "Team ID (a UUID) of every sandbox; made at first start if unset.",
+        str,
+        default=None,
+    )
+    max_sandboxes: int = _setting(
+        "SANDBOXD_MAX_SANDBOXES",
+        "Concurrent running sandboxes; past it, create answers 429.",
+        _positive_int,
+        default=20,
+    )
+    max_length_s: int = _setting(
+        "SANDBOXD_MAX_LENGTH_S",
+        "Longest life of a sandbox from its start, in seconds.",
+        _positive_int,
+        default=3600,
+    )
+    max_processes: int = _setting(
+        "SANDBOXD_MAX_PROCESSES",
+        "Processes (and threads) one sandbox may run at once.",
+        _positive_int,
+        default=256,
+    )
+    isolation: str = _setting(
+        "SANDBOXD_ISOLATION",
+        "'auto' (the strongest this machine allows) or 'reduced'.",
+        _isolation,
+        default="auto",
+    )
+    cgroup_parent: str = _setting(
+        "SANDBOXD_CGROUP_PARENT",
+        "Cgroup (under each hierarchy) that holds the sandboxes.",
+        str,
+        default="sandboxd",
+    )
+    host_uid_base: int = _setting(
+        "SANDBOXD_HOST_UID_BASE",
+        "First host uid given to sandbox processes (one per sandbox).",
+        _positive_int,
+        default=200000,
+    )
+    sample_interval_s: float = _setting(
+        "SANDBOXD_SAMPLE_INTERVAL_S",
+        "Seconds between usage samples.",
+        _positive_float,
+        default=5.0,
+    )
+    retention_days: float = _setting(
+        "SANDBOXD_RETENTION_DAYS",
+        "Days of metrics, logs and events kept.",
+        _positive_float,
+        default=7.0,
+    )
+
+    @property
+    def key_file(self) -> Path:
+        """The API key, readable only by its owner."""
+        return self.data_dir / "api_key"
+
+    @property
+    def store_file(self) -> Path:
+        """sandboxd's own SQLite store."""
+        return self.data_dir / "sandboxd.sqlite3"
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> SandboxdSettings:
+    """Read every SANDBOXD_* variable; unset or empty means the default."""
+    values: dict[str, object] = {}
+    for setting in dataclasses.fields(SandboxdSettings):
+        env = setting.metadata["env"]
+        raw = environ.get(env, "").strip()
+        if not raw:
+            continue
+        try:
+            values[setting.name] = setting.metadata["parse"](raw)
+        except ValueError as bad:
+            detail = str(bad) if "invalid literal" not in str(bad) else "a number"
+            raise ConfigError(f"{env} must be {detail}, got {raw!r}") from None
+    return SandboxdSettings(**values)  # type: ignore[arg-type]
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(variable, default as text, help) per setting, for the README."""
+    rows = []
+    for setting in dataclasses.fields(SandboxdSettings):
+        if setting.default is not dataclasses.MISSING:
+            default = "not set" if setting.default is None else str(setting.default)
+        else:
+            default = "~/.local/share/sandboxd"
+        rows.append((setting.metadata["env"], default, setting.metadata["help"]))
+    return rows

@@ -1,0 +1,118 @@
+"""The envd server: one Starlette app in front of every sandbox's agent.
+
+Routes: `GET /health` (204), `GET|POST /files`, and Connect RPCs at
+`POST /<package.Service>/<Method>` for process.Process and filesystem.Filesystem.
+Each request is routed by `E2b-Sandbox-Id` (see target.py), checked for the
+sandbox's access token and for a known user, then served by the sandbox's agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandboxd.agent import AgentError
+from sandboxd.envd import connect, files_api, filesystem_service, process_service
+from sandboxd.envd.connect import ConnectError
+from sandboxd.envd.protojson import KEEPALIVE_EVENT
+from sandboxd.envd.target import (
+    EnvdTarget,
+    Resolver,
+    find_target,
+    signature_ok,
+    token_ok,
+    user_of,
+)
+
+_UNARY = {
+    "process.Process": process_service.UNARY,
+    "filesystem.Filesystem": filesystem_service.UNARY,
+}
+
+
+def create_envd_app(resolve: Resolver) -> Starlette:
+    """The envd app; `resolve(sandbox_id)` gives the sandbox's target, None if unknown."""
+
+    async def health(request: Request) -> Response:
+        target = find_target(request, resolve)
+        return target if isinstance(target, Response) else Response(status_code=204)
+
+    async def files(request: Request) -> Response:
+        target = find_target(request, resolve)
+        if isinstance(target, Response):
+            return target
+        operation = "read" if request.method == "GET" else "write"
+        params = dict(request.query_params)
+        if not (token_ok(request, target) or signature_ok(params, operation, target)):
+            return files_api.api_error(401, "invalid or missing access token")
+        try:
+            user_of(request, params.get("username"))
+        except LookupError as exc:
+            return files_api.api_error(401, str(exc))
+        if request.method == "GET":
+            return await files_api.download(request, target.agent)
+        return await files_api.upload(request, target.agent)
+
+    async def rpc(request: Request) -> Response:
+        target = find_target(request, resolve)
+        if isinstance(target, Response):
+            return target
+        service, method = request.path_params["service"], request.path_params["method"]
+        try:
+            if not token_ok(request, target):
+                raise ConnectError("unauthenticated", "invalid or missing access token")
+            try:
+                user_of(request)
+            except LookupError as exc:
+                raise ConnectError("unauthenticated", str(exc)) from None
+            return await _serve(request, target, service, method)
+        except AgentError as exc:
+            return connect.error_response(ConnectError.from_agent(exc))
+        except ConnectError as exc:
+            return connect.error_response(exc)
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/files", files, methods=["GET", "POST"]),
+        Route("/{service}/{method}", rpc, methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _serve(request: Request, target: EnvdTarget, service: str, method: str) -> Response:
+    """Dispatch one RPC by kind: unary, server stream or client stream."""
+    agent = target.agent
+    if service == "process.Process" and method in process_service.SERVER_STREAMS:
+        handler = process_service.SERVER_STREAMS[method]
+        deadline_s = connect.deadline_from(request.headers)
+        try:
+            messages = await handler(agent, await connect.first_stream_message(request), deadline_s)
+        except AgentError as exc:  # a stream's errors travel in its end, under HTTP 200
+            return connect.error_stream(ConnectError.from_agent(exc))
+        except ConnectError as exc:
+            return connect.error_stream(exc)
+        keepalive_s = connect.keepalive_from(request.headers)
+        return connect.stream_response(
+            messages, keepalive_s=keepalive_s, keepalive=KEEPALIVE_EVENT, deadline_s=deadline_s
+        )
+    if service == "process.Process" and method in process_service.CLIENT_STREAMS:
+        handler_cs = process_service.CLIENT_STREAMS[method]
+        try:
+            reply = await handler_cs(agent, connect.stream_messages(request))
+        except AgentError as exc:
+            return connect.error_stream(ConnectError.from_agent(exc))
+        except ConnectError as exc:
+            return connect.error_stream(exc)
+        return connect.stream_response(_single(reply))
+    unary = _UNARY.get(service, {}).get(method)
+    if unary is None:
+        raise ConnectError("unimplemented", f"{service}/{method} is not implemented")
+    return connect.unary_response(await unary(agent, await connect.unary_request(request)))
+
+
+async def _single(message: connect.Message) -> AsyncIterator[connect.Message]:
+    yield message

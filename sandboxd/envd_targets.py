@@ -1,0 +1,37 @@
+"""How envd finds a live sandbox: the manager's records seen as envd targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sandboxd.agent import AgentClient
+from sandboxd.envd.target import EnvdTarget, Resolver
+from sandboxd.manager import LiveSandbox, SandboxManager
+
+
+@dataclass(frozen=True)
+class _LiveTarget:
+    live: LiveSandbox
+
+    @property
+    def agent(self) -> AgentClient:
+        return self.live.agent
+
+    @property
+    def access_token(self) -> str | None:
+        return self.live.record.access_token
+
+    @property
+    def state(self) -> Literal["running", "paused"]:
+        return "paused" if self.live.record.state == "paused" else "running"
+
+
+def envd_resolver(manager: SandboxManager) -> Resolver:
+    """A resolver giving envd the running or paused sandbox with that ID, or None."""
+
+    def resolve(sandbox_id: str) -> EnvdTarget | None:
+        live = manager.live.get(sandbox_id)
+        return None if live is None else _LiveTarget(live)
+
+    return resolve

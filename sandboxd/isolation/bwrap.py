@@ -1,0 +1,196 @@
+"""The bubblewrap command line of a box: what the sandbox sees and nothing more.
+
+Visible inside: /usr and /etc read-only (with the merged-usr links /bin, /lib, /lib64,
+/sbin), a new /proc and a minimal /dev, the box's home at /home/user and its /tmp, and the
+agent script read-only. Nothing else of the host: no /root, /home, /tmp, /work, /sys or
+data dir. All namespaces are new (user, pid, net, uts, ipc, cgroup); the network one has
+only its own loopback, so the host's 127.0.0.1 is out of reach.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandboxd.isolation.base import (
+    AGENT_PATH_INSIDE,
+    SANDBOX_GID,
+    SANDBOX_HOME,
+    SANDBOX_UID,
+    BoxSpec,
+)
+
+BWRAP = "/usr/bin/bwrap"
+SETPRIV = "/usr/bin/setpriv"
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The environment of the host-side helpers (sh, setpriv, prlimit, bwrap): the server's own
+# environment (API keys...) never reaches a box, and bwrap clears it again anyway.
+HELPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+_MERGED_USR = ("bin", "lib", "lib64", "sbin")
+
+
+@dataclass(frozen=True)
+class BindFd:
+    """Bind an open directory (or file) fd; the fd must be passed to the child."""
+
+    fd: int
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    """A new tmpfs of at most `size_bytes`, with `mode` on its root."""
+
+    size_bytes: int
+    mode: int
+
+
+Mount = BindFd | Tmpfs
+
+
+@dataclass(frozen=True)
+class BwrapPlan:
+    """Everything `bwrap_argv` needs besides the command; fds are the caller's to pass."""
+
+    spec: BoxSpec
+    home: Mount
+    tmp: Mount
+    seccomp_fd: int | None
+    agent_fd: int | None  # the agent script, open for reading from its start
+    # (fd, path inside): files bwrap copies in read-only over the host's /etc ones
+    etc_fds: tuple[tuple[int, str], ...] = ()
+
+
+def identity_files(spec: BoxSpec) -> dict[str, bytes]:
+    """/etc files of the box's own: uid 1000 is "user" (not whoever it is on the host,
+    whose user list stays hidden), and the hostname resolves to the box."""
+    shell = "/bin/bash" if os.path.exists("/usr/bin/bash") else "/bin/sh"
+    passwd = (
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"user:x:{SANDBOX_UID}:{SANDBOX_GID}:user:{SANDBOX_HOME}:{shell}\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+    group = f"root:x:0:\nuser:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
+    hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{spec.hostname}\n"
+    return {
+        "/etc/passwd": passwd.encode(),
+        "/etc/group": group.encode(),
+        "/etc/hosts": hosts.encode(),
+        "/etc/hostname": f"{spec.hostname}\n".encode(),
+    }
+
+
+def memfd_holding(name: str, data: bytes) -> int:
+    """A memfd holding `data`, positioned at its start (close-on-exec: pass it with
+    `pass_fds`, and close it after the spawn)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_etc_fds(spec: BoxSpec, fds: list[int]) -> tuple[tuple[int, str], ...]:
+    """memfds of `identity_files`, as `BwrapPlan.etc_fds`; each fd is added to `fds`."""
+    out = []
+    for path, data in identity_files(spec).items():
+        fd = memfd_holding("sandboxd-etc", data)
+        fds.append(fd)
+        out.append((fd, path))
+    return tuple(out)
+
+
+def sandbox_env(spec: BoxSpec) -> dict[str, str]:
+    """The box's environment: the defaults, then the request's env vars over them."""
+    base = {"HOME": SANDBOX_HOME, "USER": "user", "PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
+    return base | dict(spec.env_vars)
+
+
+def _mount_args(mount: Mount, dest: str) -> list[str]:
+    if isinstance(mount, BindFd):
+        return ["--bind-fd", str(mount.fd), dest]
+    return ["--perms", f"{mount.mode:o}", "--size", str(mount.size_bytes), "--tmpfs", dest]
+
+
+def _filesystem_args(plan: BwrapPlan) -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in _MERGED_USR:
+        if os.path.isdir(f"/usr/{name}"):
+            args += ["--symlink", f"usr/{name}", f"/{name}"]
+    for fd, path in plan.etc_fds:
+        args += ["--perms", "0644", "--ro-bind-data", str(fd), path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += _mount_args(plan.home, SANDBOX_HOME) + _mount_args(plan.tmp, "/tmp")
+    if plan.agent_fd is not None:
+        # A copy, read from the fd by bwrap: binding the host file would need every
+        # directory above it (/root/... for a pip-installed sandboxd) walkable by the box.
+        args += ["--perms", "0444", "--ro-bind-data", str(plan.agent_fd), AGENT_PATH_INSIDE]
+    return args
+
+
+def bwrap_argv(plan: BwrapPlan, command: Sequence[str]) -> list[str]:
+    """The full `bwrap ... -- command` argv of a box."""
+    args = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns"]
+    args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--cap-drop", "ALL"]
+    args += ["--die-with-parent", "--new-session", "--hostname", plan.spec.hostname]
+    args += _filesystem_args(plan)
+    if plan.seccomp_fd is not None:
+        args += ["--seccomp", str(plan.seccomp_fd)]
+    args += ["--clearenv"]
+    for key, value in sandbox_env(plan.spec).items():
+        args += ["--setenv", key, value]
+    return [*args, "--chdir", SANDBOX_HOME, "--", *command]
+
+
+def setpriv_argv(host_uid: int) -> list[str]:
+    """Become `host_uid` (uid and gid), with no groups, capabilities or new privileges."""
+    return [
+        SETPRIV,
+        f"--reuid={host_uid}",
+        f"--regid={host_uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--nnp",
+    ]
+
+
+def bwrap_works(prefix: Sequence[str] = ()) -> tuple[bool, str]:
+    """Whether bwrap can build a box here, run through `prefix` (e.g. setpriv to an
+    unprivileged uid). Synchronous, for start-up checks; returns (ok, reason)."""
+    if not os.access(BWRAP, os.X_OK):
+        return False, f"{BWRAP} is not installed"
+    spec = BoxSpec("probe", cpu_count=1, memory_mb=64, disk_size_mb=1, max_processes=8)
+    plan = BwrapPlan(spec, Tmpfs(1 << 20, 0o700), Tmpfs(1 << 20, 0o1777), None, None)
+    argv = [*prefix, *bwrap_argv(plan, ["/usr/bin/true"])]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=10, env=HELPER_ENV, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"bwrap failed to start: {exc}"
+    if done.returncode != 0:
+        return False, f"bwrap cannot make a sandbox here: {done.stderr.decode().strip()}"
+    return True, "bwrap works with a new user namespace"
+
+
+def searchable_by_others(path: Path) -> tuple[bool, str]:
+    """Whether an unprivileged uid may walk to `path`: bwrap resolves a bind source by
+    its path, even when given an fd, as the box's uid. Returns (ok, reason)."""
+    for part in [path, *path.parents]:
+        if part.exists() and not part.stat().st_mode & stat.S_IXOTH:
+            return False, f"{part} is not searchable by other users (needs o+x) for bwrap"
+    return True, f"{path} is searchable"
+
+
+def open_path_fd(path: Path, directory: bool) -> int:
+    """An fd for `--bind-fd`: pins the very directory the server made (bwrap still walks
+    its path as the box's uid, so the path must be searchable: see `disk`)."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | (os.O_DIRECTORY if directory else 0)
+    return os.open(path, flags)

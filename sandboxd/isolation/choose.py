@@ -1,0 +1,60 @@
+"""Pick the isolation level this machine supports, and say why."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from sandboxd.isolation.base import Isolation
+from sandboxd.isolation.bwrap import bwrap_works, searchable_by_others, setpriv_argv
+from sandboxd.isolation.cgroups import cgroups_available
+from sandboxd.isolation.disk import loop_disk_works
+from sandboxd.isolation.full import FullIsolation
+from sandboxd.isolation.paths import default_mounts_dir
+from sandboxd.isolation.reduced import ReducedIsolation
+from sandboxd.isolation.seccomp import seccomp_available
+
+log = logging.getLogger(__name__)
+
+
+def full_blockers(data_dir: Path, cgroup_parent: str, host_uid_base: int) -> list[str]:
+    """Why "full" cannot work here; empty when it can. Runs a few probes (~50 ms)."""
+    if os.geteuid() != 0:
+        return ["sandboxd is not running as root"]
+    probe = f"probe-{os.getpid()}"
+    mounts_dir = default_mounts_dir(cgroup_parent)
+    blockers = []
+    for ok, reason in (
+        cgroups_available(cgroup_parent),
+        bwrap_works(setpriv_argv(host_uid_base)),
+        seccomp_available(),
+        loop_disk_works(data_dir / "boxes" / probe, mounts_dir / probe),
+        searchable_by_others(mounts_dir),
+    ):
+        if not ok:
+            blockers.append(reason)
+    return blockers
+
+
+def choose_isolation(
+    data_dir: Path, cgroup_parent: str, host_uid_base: int, force_reduced: bool
+) -> Isolation:
+    """FullIsolation when root, cgroups, bwrap, seccomp and loop-mounted ext4 all work,
+    else ReducedIsolation (with bwrap if it works as the current user), whose
+    `limitations` start with the reasons. The choice and its reasons are logged."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if force_reduced:
+        reasons = ["forced by a setting"]
+    else:
+        reasons = full_blockers(data_dir, cgroup_parent, host_uid_base)
+        if not reasons:
+            log.info("isolation: full (cgroups, loop ext4, bwrap, seccomp)")
+            return FullIsolation(data_dir, cgroup_parent, host_uid_base)
+    bwrap_ok, bwrap_reason = bwrap_works()
+    if not bwrap_ok:
+        reasons.append(bwrap_reason)
+    seccomp_ok, _ = seccomp_available()
+    iso = ReducedIsolation(data_dir, use_bwrap=bwrap_ok, reasons=reasons, use_seccomp=seccomp_ok)
+    log.warning("isolation: reduced; %s", "; ".join(iso.limitations))
+    return iso

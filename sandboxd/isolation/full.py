@@ -1,0 +1,208 @@
+"""The "full" isolation level (root, cgroups, bwrap): how a box is launched and cleaned up.
+
+A launch makes the box's cgroups and loop disk, then starts
+
+    sh -c '<join cgroups>; exec "$@"' ... setpriv --reuid=<host uid> ... bwrap ... -- command
+
+so the first process is in its cgroups before it execs anything, drops to the box's own
+unprivileged host uid, and bwrap builds the namespaces, mounts and seccomp filter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sandboxd.isolation.base import (
+    AGENT_PATH_INSIDE,
+    BoxSpec,
+    IsolationLevel,
+    OomKill,
+    agent_script_on_host,
+)
+from sandboxd.isolation.bwrap import (
+    HELPER_ENV,
+    BindFd,
+    BwrapPlan,
+    bwrap_argv,
+    open_etc_fds,
+    open_path_fd,
+    searchable_by_others,
+    setpriv_argv,
+)
+from sandboxd.isolation.cgroups import (
+    CgroupLimits,
+    CgroupSet,
+    join_shim_argv,
+    remove_empty_parent,
+)
+from sandboxd.isolation.disk import LoopDisk
+from sandboxd.isolation.full_box import FullBox
+from sandboxd.isolation.full_cleanup import cleanup_full_leftovers
+from sandboxd.isolation.oom_watch import KmsgOomWatcher
+from sandboxd.isolation.paths import check_sandbox_id, default_mounts_dir
+from sandboxd.isolation.seccomp import seccomp_fd
+from sandboxd.isolation.uids import HostUidPool
+
+log = logging.getLogger(__name__)
+
+FULL_LIMITATIONS: tuple[str, ...] = (
+    "No network at all: a box has only its own loopback, no outbound internet.",
+    "Pausing freezes the processes in memory; nothing is saved to disk, so a paused box "
+    "does not survive a restart of sandboxd.",
+    "A box's stderr log lives on its disk and counts against its disk quota.",
+)
+
+
+class FullIsolation:
+    """Boxes made of cgroups + loop ext4 + setpriv + bwrap (user, pid, net, uts, ipc,
+    cgroup namespaces) + seccomp. Needs root."""
+
+    level: IsolationLevel = "full"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        cgroup_parent: str = "sandboxd",
+        host_uid_base: int = 200_000,
+        host_uid_count: int = 10_000,
+        agent_script: Path | None = None,
+        oom_watcher: KmsgOomWatcher | None = None,
+        mounts_dir: Path | None = None,
+    ) -> None:
+        """Disk images go to `<data_dir>/boxes/<id>/`, mount points to `mounts_dir`
+        (default `/run/sandboxd/<cgroup_parent>`). `agent_script` defaults to
+        `agent_script_on_host()`; it is copied into each box only if the file exists.
+        `oom_watcher` defaults to one reading /dev/kmsg, started at the first launch."""
+        self.data_dir = data_dir
+        self.boxes_dir = data_dir / "boxes"
+        self.cgroup_parent = cgroup_parent.strip("/")
+        self.mounts_dir = mounts_dir or default_mounts_dir(self.cgroup_parent)
+        self.limitations: Sequence[str] = FULL_LIMITATIONS
+        self.agent_script = agent_script if agent_script is not None else agent_script_on_host()
+        if not self.agent_script.is_file():
+            log.warning("no agent at %s: boxes get no %s", self.agent_script, AGENT_PATH_INSIDE)
+        self.watcher = oom_watcher if oom_watcher is not None else KmsgOomWatcher()
+        self._uids = HostUidPool(host_uid_base, host_uid_count)
+        self._boxes: dict[str, FullBox] = {}
+
+    def on_oom(self, callback: Callable[[OomKill], None]) -> None:
+        """Call `callback` from the watcher thread for every OOM kill in any box."""
+        self.watcher.add_callback(callback)
+
+    def close(self) -> None:
+        """Stop the OOM watcher thread, and remove the cgroup parent and mounts dir if no
+        box is left in them (live boxes are left as they are)."""
+        self.watcher.close()
+        remove_empty_parent(self.cgroup_parent)
+        with contextlib.suppress(OSError):
+            self.mounts_dir.rmdir()
+
+    def live_boxes(self) -> list[FullBox]:
+        """Boxes launched and not yet destroyed."""
+        return list(self._boxes.values())
+
+    async def launch(self, spec: BoxSpec, command: Sequence[str]) -> FullBox:
+        """Make the cgroups and disk, start `command` in a new box and return it. On
+        failure, removes everything it made."""
+        check_sandbox_id(spec.sandbox_id)
+        if spec.sandbox_id in self._boxes:
+            raise ValueError(f"box {spec.sandbox_id} is already running")
+        self._prepare_dirs()
+        self.watcher.start()
+        uid = self._uids.allocate()
+        cgroups = CgroupSet(spec.sandbox_id, self.cgroup_parent)
+        disk = LoopDisk(self.boxes_dir / spec.sandbox_id, self.mounts_dir / spec.sandbox_id)
+        try:
+            cgroups.create(CgroupLimits(spec.memory_mb << 20, spec.cpu_count, spec.max_processes))
+            try:
+                await disk.create(spec.disk_size_mb, uid)
+                process = await self._spawn(spec, command, cgroups, disk, uid)
+            except BaseException:
+                await _undo(cgroups, disk)
+                raise
+        except BaseException:
+            self._uids.release(uid)
+            raise
+        box = FullBox(spec, process, cgroups, disk, uid, self._forget)
+        self._boxes[spec.sandbox_id] = box
+        self.watcher.register(
+            cgroups.memcg_path, spec.sandbox_id, spec.memory_mb << 20, cgroups.oom_kill_count
+        )
+        return box
+
+    def _prepare_dirs(self) -> None:
+        self.boxes_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.boxes_dir, 0o700)  # images are the boxes' files: root's eyes only
+        for path in reversed([self.mounts_dir, *self.mounts_dir.parents]):
+            if not path.exists():
+                path.mkdir(mode=0o711)
+                os.chmod(path, 0o711)  # mkdir's mode is masked by the umask
+        os.chmod(self.mounts_dir, 0o711)  # boxes may pass through, not list their peers
+        ok, reason = searchable_by_others(self.mounts_dir)
+        if not ok:
+            raise PermissionError(reason)
+
+    async def _spawn(
+        self, spec: BoxSpec, command: Sequence[str], cgroups: CgroupSet, disk: LoopDisk, uid: int
+    ) -> asyncio.subprocess.Process:
+        fds: list[int] = []
+        try:
+            home = BindFd(_keep(fds, open_path_fd(disk.home_dir, directory=True)))
+            tmp = BindFd(_keep(fds, open_path_fd(disk.tmp_dir, directory=True)))
+            agent_fd = None
+            if self.agent_script.is_file():
+                agent_fd = _keep(fds, os.open(self.agent_script, os.O_RDONLY | os.O_CLOEXEC))
+            etc = open_etc_fds(spec, fds)
+            plan = BwrapPlan(spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc)
+            stderr_fd = _keep(fds, _open_log(disk.private_dir / "stderr.log"))
+            argv = join_shim_argv(
+                cgroups.procs_files(), [*setpriv_argv(uid), *bwrap_argv(plan, command)]
+            )
+            return await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr_fd,
+                pass_fds=[fd for fd in fds if fd != stderr_fd],
+                env=HELPER_ENV,
+                cwd="/",
+            )
+        finally:
+            for fd in fds:  # the child has its copies; ours would pin the mount
+                os.close(fd)
+
+    def _forget(self, box: FullBox) -> None:
+        self.watcher.unregister(box.cgroups.memcg_path)
+        self._boxes.pop(box.sandbox_id, None)
+        self._uids.release(box.host_uid)
+
+    async def cleanup_leftovers(self) -> list[str]:
+        """Kill and remove the cgroups, mounts and disk images a dead run left under this
+        isolation's cgroup parent, data dir and mounts dir (live boxes are left alone).
+        Returns what was removed, one line each."""
+        return await cleanup_full_leftovers(
+            self.cgroup_parent, self.boxes_dir, self.mounts_dir, self._boxes
+        )
+
+
+def _keep(fds: list[int], fd: int) -> int:
+    fds.append(fd)
+    return fd
+
+
+def _open_log(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+
+
+async def _undo(cgroups: CgroupSet, disk: LoopDisk) -> None:
+    """Remove a half-made box: kill what may have started, then cgroups and disk."""
+    cgroups.kill()
+    await cgroups.wait_empty()
+    await cgroups.remove()
+    await disk.remove()

@@ -1,0 +1,443 @@
+"""The sandboxes' lifecycle: create, pause, resume, change their lifetime, end them.
+
+All state changes happen on the event loop's thread; the OOM watcher's thread hands its
+findings over with `call_soon_threadsafe`. Every change is saved to the store, logged in the
+sandbox's log and, where E2B has one, recorded as a lifecycle event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import string
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandboxd import events
+from sandboxd.agent.client import AgentClient
+from sandboxd.agent.messages import AgentClosed, AgentEvent, ProcessStarted
+from sandboxd.isolation.base import AGENT_PATH_INSIDE, Box, BoxSpec, Isolation, OomKill
+from sandboxd.records import SandboxRecord
+from sandboxd.store import LogLine, Store
+from sandboxd.templates import (
+    MAX_CPU_COUNT,
+    MAX_DISK_MB,
+    MAX_MEMORY_MB,
+    MIN_MEMORY_MB,
+    find_template,
+)
+
+log = logging.getLogger(__name__)
+
+SANDBOX_ID_ALPHABET = string.ascii_lowercase + string.digits
+SANDBOX_ID_LENGTH = 20
+REFRESH_MIN_S = 15
+REFRESH_MAX_S = 3600
+REFRESH_DEFAULT_S = 60
+AGENT_READY_TIMEOUT_S = 15.0
+AGENT_COMMAND = ("/usr/bin/python3", "-I", AGENT_PATH_INSIDE)
+
+KILLED_BY_API = "killed by API"
+TIMEOUT = "timeout"
+OOM = "oom"
+ERROR = "error"
+SHUTDOWN = "sandboxd shutdown"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ApiProblem(Exception):
+    """A request sandboxd refuses: answered as E2B's `{"code", "message"}` with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """What `POST /sandboxes` asks for. The limits are sandboxd's extension to the body."""
+
+    template: str
+    timeout_s: int = 15
+    auto_pause: bool = False
+    secure: bool = False
+    allow_internet_access: bool | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    env_vars: dict[str, str] = field(default_factory=dict)
+    cpu_count: int | None = None
+    memory_mb: int | None = None
+    disk_size_mb: int | None = None
+
+
+@dataclass
+class LiveSandbox:
+    """A sandbox that is running or paused, with its box and its agent."""
+
+    record: SandboxRecord
+    box: Box
+    agent: AgentClient
+    watcher: asyncio.Task[None] | None = None
+
+
+class SandboxManager:
+    """Every live sandbox, and the rules for changing them."""
+
+    def __init__(
+        self,
+        *,
+        isolation: Isolation,
+        store: Store,
+        team_id: str,
+        max_sandboxes: int,
+        max_length_s: int,
+        max_processes: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.isolation = isolation
+        self.store = store
+        self.team_id = team_id
+        self.max_sandboxes = max_sandboxes
+        self.max_length_s = max_length_s
+        self.max_processes = max_processes
+        self.clock = clock
+        self.live: dict[str, LiveSandbox] = {}
+        self.start_times: list[datetime] = []
+        self.idempotency_keys: dict[str, str] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    @property
+    def isolation_note(self) -> str:
+        """The isolation level and what it lacks, in words."""
+        missing = "; ".join(self.isolation.limitations)
+        return self.isolation.level + (f" (missing: {missing})" if missing else "")
+
+    async def start(self) -> list[str]:
+        """Clean up after a dead run and begin watching for OOM kills; say what was cleaned."""
+        self._loop = asyncio.get_running_loop()
+        cleaned = await self.isolation.cleanup_leftovers()
+        for record_json, state in self.store.sandboxes_in_states(["running", "paused"]):
+            record = SandboxRecord.from_json(record_json)
+            cleaned.append(f"sandbox {record.sandbox_id} ({state}) ended with the last run")
+            self._end_record(record, ERROR)
+        self.isolation.on_oom(self._oom_from_thread)
+        return cleaned
+
+    # --- create ------------------------------------------------------------------------
+
+    async def create(
+        self, request: CreateRequest, idempotency_key: str | None = None
+    ) -> SandboxRecord:
+        """Start a sandbox; raises ApiProblem for bad input or when at the limit.
+
+        A create repeated with the same `idempotency_key` (the SDK retries with one) gets
+        the sandbox the first one made, while that sandbox lives.
+        """
+        if idempotency_key is not None:
+            earlier = self.live.get(self.idempotency_keys.get(idempotency_key, ""))
+            if earlier is not None:
+                return earlier.record
+        template = find_template(request.template)
+        if template is None:
+            raise ApiProblem(400, f"template '{request.template}' not found")
+        self._check_timeout(request.timeout_s)
+        running = sum(1 for live in self.live.values() if live.record.state == "running")
+        if running >= self.max_sandboxes:
+            raise ApiProblem(
+                429,
+                f"You have reached the maximum number of concurrent E2B sandboxes "
+                f"({self.max_sandboxes}). Kill some sandboxes or raise SANDBOXD_MAX_SANDBOXES.",
+            )
+        cpu_count = _in_range("cpuCount", request.cpu_count, template.cpu_count, 1, MAX_CPU_COUNT)
+        memory_mb = _in_range(
+            "memoryMB", request.memory_mb, template.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB
+        )
+        disk_mb = _in_range(
+            "diskSizeMB", request.disk_size_mb, template.disk_size_mb, 16, MAX_DISK_MB
+        )
+        now = self.clock()
+        record = SandboxRecord(
+            sandbox_id=self._new_sandbox_id(),
+            template_id=template.template_id,
+            alias=template.alias,
+            build_id=template.build_id,
+            cpu_count=cpu_count,
+            memory_mb=memory_mb,
+            disk_size_mb=disk_mb,
+            started_at=now,
+            end_at=now + timedelta(seconds=request.timeout_s),
+            metadata=dict(request.metadata),
+            auto_pause=request.auto_pause,
+            secure=request.secure,
+            access_token=secrets.token_hex(16) if request.secure else None,
+            allow_internet_access=request.allow_internet_access,
+            execution_id=str(uuid.uuid4()),
+            isolation=self.isolation_note,
+        )
+        spec = BoxSpec(
+            sandbox_id=record.sandbox_id,
+            cpu_count=cpu_count,
+            memory_mb=memory_mb,
+            disk_size_mb=disk_mb,
+            max_processes=self.max_processes,
+            env_vars=dict(request.env_vars),
+        )
+        try:
+            box = await self.isolation.launch(spec, AGENT_COMMAND)
+        except Exception as failure:  # a request boundary: the caller gets a 503
+            log.exception("sandbox %s could not start", record.sandbox_id)
+            raise ApiProblem(503, f"the sandbox could not start: {failure}") from None
+        agent = self._agent_for(record, box)
+        try:
+            await asyncio.wait_for(agent.wait_ready(), AGENT_READY_TIMEOUT_S)
+        except (AgentClosed, TimeoutError):
+            await agent.aclose()
+            await box.kill()
+            await box.destroy()
+            raise ApiProblem(
+                503, "the sandbox could not start: its agent did not come up"
+            ) from None
+        live = LiveSandbox(record, box, agent)
+        self.live[record.sandbox_id] = live
+        if idempotency_key is not None:
+            self.idempotency_keys[idempotency_key] = record.sandbox_id
+        live.watcher = asyncio.create_task(self._watch_agent(live))
+        self.start_times.append(now)
+        self._save(record)
+        self._event(record, events.CREATED, {"sandbox_metadata": record.metadata or None})
+        internet = ""
+        if request.allow_internet_access:
+            internet = "; internet access was asked for but is not supported locally (no network)"
+        self._log(record, "info", f"sandbox created from template {template.alias}{internet}")
+        return record
+
+    def _agent_for(self, record: SandboxRecord, box: Box) -> AgentClient:
+        def on_process_event(event: AgentEvent) -> None:
+            if isinstance(event, ProcessStarted):
+                command = " ".join([event.cmd, *event.args])
+                fields = {"pid": str(event.pid), "cmd": command}
+                self._log(record, "info", f"process {event.pid} started: {command}", fields)
+                return
+            level = "info" if event.end.exit_code == 0 else "warn"
+            fields = {"pid": str(event.pid), "status": event.end.status}
+            self._log(record, level, f"process {event.pid} ended: {event.end.status}", fields)
+
+        return AgentClient.for_process(box.process, on_event=on_process_event)
+
+    def _new_sandbox_id(self) -> str:
+        while True:
+            candidate = "".join(
+                secrets.choice(SANDBOX_ID_ALPHABET) for _ in range(SANDBOX_ID_LENGTH)
+            )
+            if candidate not in self.live and self.store.sandbox(candidate) is None:
+                return candidate
+
+    # --- lookups -----------------------------------------------------------------------
+
+    def get(self, sandbox_id: str) -> LiveSandbox:
+        """A running or paused sandbox, or a 404."""
+        live = self.live.get(sandbox_id)
+        if live is None:
+            raise ApiProblem(404, f"sandbox '{sandbox_id}' not found")
+        return live
+
+    def known_record(self, sandbox_id: str) -> SandboxRecord:
+        """Any sandbox ever seen (killed ones too, for metrics, logs and events), or a 404."""
+        live = self.live.get(sandbox_id)
+        if live is not None:
+            return live.record
+        stored = self.store.sandbox(sandbox_id)
+        if stored is None:
+            raise ApiProblem(404, f"sandbox '{sandbox_id}' not found")
+        return SandboxRecord.from_json(stored[0])
+
+    # --- lifetime ----------------------------------------------------------------------
+
+    async def pause(self, sandbox_id: str) -> None:
+        """Freeze a running sandbox (409 if it is not running)."""
+        live = self.get(sandbox_id)
+        record = live.record
+        if record.state != "running":
+            raise ApiProblem(409, f"sandbox '{sandbox_id}' is already paused")
+        await live.box.freeze()
+        now = self.clock()
+        record.state = "paused"
+        record.end_at = now  # E2B reports a paused sandbox's end as the moment it paused
+        self._save(record)
+        self._event(record, events.PAUSED, {"execution": events.execution(record, now)})
+        self._log(record, "info", "sandbox paused")
+
+    async def connect(self, sandbox_id: str, timeout_s: int) -> tuple[SandboxRecord, bool]:
+        """Resume a paused sandbox or reach a running one; the end only moves later.
+        Returns the record and whether it was resumed."""
+        live = self.get(sandbox_id)
+        record = live.record
+        self._check_timeout(timeout_s, allow_zero=True)
+        now = self.clock()
+        wanted_end = now + timedelta(seconds=timeout_s)
+        if record.state == "running":
+            if wanted_end > record.end_at:
+                self._set_end(record, min(wanted_end, self._latest_end(record)))
+            return record, False
+        await live.box.thaw()
+        record.state = "running"
+        record.end_at = wanted_end
+        self._save(record)
+        self._event(record, events.RESUMED, {})
+        self._log(record, "info", "sandbox resumed")
+        return record, True
+
+    def set_timeout(self, sandbox_id: str, timeout_s: int) -> None:
+        """End the running sandbox `timeout_s` from now (this may shorten its life)."""
+        record = self._running(sandbox_id)
+        self._check_timeout(timeout_s)
+        self._set_end(record, self.clock() + timedelta(seconds=timeout_s))
+
+    def refresh(self, sandbox_id: str, duration_s: int | None) -> None:
+        """Keep the running sandbox alive at least `duration_s` more (never shortens)."""
+        record = self._running(sandbox_id)
+        duration_s = REFRESH_DEFAULT_S if duration_s is None else duration_s
+        if not 0 <= duration_s <= REFRESH_MAX_S:
+            raise ApiProblem(400, f"duration must be between 0 and {REFRESH_MAX_S} seconds")
+        wanted_end = self.clock() + timedelta(seconds=max(duration_s, REFRESH_MIN_S))
+        if wanted_end > record.end_at:
+            self._set_end(record, min(wanted_end, self._latest_end(record)))
+
+    def _running(self, sandbox_id: str) -> SandboxRecord:
+        record = self.get(sandbox_id).record
+        if record.state != "running":
+            raise ApiProblem(409, f"sandbox '{sandbox_id}' is not running")
+        return record
+
+    def _check_timeout(self, timeout_s: int, *, allow_zero: bool = False) -> None:
+        lowest = 0 if allow_zero else 1
+        if not lowest <= timeout_s <= self.max_length_s:
+            raise ApiProblem(
+                400,
+                f"timeout must be between {lowest} and {self.max_length_s} seconds "
+                f"(the maximum sandbox length), got {timeout_s}",
+            )
+
+    def _latest_end(self, record: SandboxRecord) -> datetime:
+        return record.started_at + timedelta(seconds=self.max_length_s)
+
+    def _set_end(self, record: SandboxRecord, end_at: datetime) -> None:
+        record.end_at = end_at
+        self._save(record)
+        self._event(record, events.UPDATED, {"set_timeout": end_at.isoformat()})
+
+    async def expire_due(self) -> None:
+        """Kill (or pause, with autoPause) every running sandbox past its end."""
+        now = self.clock()
+        for live in list(self.live.values()):
+            record = live.record
+            if record.state != "running" or record.end_at > now:
+                continue
+            if record.auto_pause:
+                await self.pause(record.sandbox_id)
+            else:
+                await self.kill(record.sandbox_id, TIMEOUT)
+
+    # --- ending --------------------------------------------------------------------------
+
+    async def kill(self, sandbox_id: str, reason: str = KILLED_BY_API) -> None:
+        """End a sandbox in any state; `reason` goes into the killed event."""
+        live = self.live.pop(sandbox_id, None)
+        if live is None:
+            raise ApiProblem(404, f"sandbox '{sandbox_id}' not found")
+        self.idempotency_keys = {
+            key: owner for key, owner in self.idempotency_keys.items() if owner != sandbox_id
+        }
+        if live.watcher is not None and live.watcher is not asyncio.current_task():
+            live.watcher.cancel()
+        # Recorded first: once the sandbox is gone from the API, its killed event is there.
+        self._end_record(live.record, reason)
+        try:
+            await live.box.kill()
+            await live.box.destroy()
+        finally:
+            await live.agent.aclose()
+
+    def _end_record(self, record: SandboxRecord, reason: str) -> None:
+        now = self.clock()
+        record.state = "killed"
+        record.ended_at = now
+        record.kill_reason = reason
+        self._save(record)
+        execution = events.execution(record, now)
+        self._event(record, events.KILLED, {"execution": execution, "kill_reason": reason})
+        self._log(record, "error" if reason in (OOM, ERROR) else "info", f"sandbox ended: {reason}")
+
+    async def _watch_agent(self, live: LiveSandbox) -> None:
+        """The agent is the sandbox's main process: when it dies, the sandbox ends."""
+        await asyncio.shield(live.agent.closed)
+        if self._closing or live.record.sandbox_id not in self.live:
+            return
+        # The kernel kills the biggest process first, so a dead agent with OOM kills on record
+        # means memory ran out for the sandbox as a whole.
+        reason = OOM if live.box.oom_kill_count() > 0 else ERROR
+        await self.kill(live.record.sandbox_id, reason)
+
+    async def shutdown(self) -> None:
+        """Kill every sandbox, recording why."""
+        self._closing = True
+        for sandbox_id in list(self.live):
+            try:
+                await self.kill(sandbox_id, SHUTDOWN)
+            except Exception:  # keep going: every sandbox must be ended
+                log.exception("sandbox %s did not end cleanly", sandbox_id)
+        self.isolation.close()
+
+    # --- OOM -----------------------------------------------------------------------------
+
+    def _oom_from_thread(self, oom: OomKill) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.record_oom, oom)
+
+    def record_oom(self, oom: OomKill) -> None:
+        """Count an OOM kill and log it, at level error, in its sandbox's log."""
+        live = self.live.get(oom.sandbox_id)
+        record = live.record if live else self.known_record(oom.sandbox_id)
+        record.oom_kills += 1
+        self._save(record)
+        limit_mib = oom.memory_limit_bytes // (1024 * 1024)
+        who = f"{oom.process_name or 'a process'} (pid {oom.pid if oom.pid is not None else '?'})"
+        fields = {
+            "process": oom.process_name or "",
+            "pid": "" if oom.pid is None else str(oom.pid),
+            "memory_limit_bytes": str(oom.memory_limit_bytes),
+            "at": oom.at.isoformat(),
+        }
+        self._log(record, "error", f"OOM kill: {who} killed, memory limit {limit_mib} MiB", fields)
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def _save(self, record: SandboxRecord) -> None:
+        self.store.save_sandbox(record.sandbox_id, record.to_json(), record.state)
+
+    def _event(self, record: SandboxRecord, event_type: str, data: dict[str, Any]) -> None:
+        data = {key: value for key, value in data.items() if value is not None}
+        event = events.lifecycle_event(record, event_type, self.clock(), self.team_id, data)
+        self.store.add_event(event)
+
+    def _log(
+        self, record: SandboxRecord, level: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
+        ts_ms = int(self.clock().timestamp() * 1000)
+        self.store.add_log(LogLine(record.sandbox_id, ts_ms, level, message, fields or {}))
+
+
+def _in_range(name: str, asked: int | None, default: int, lowest: int, highest: int) -> int:
+    if asked is None:
+        return default
+    if not lowest <= asked <= highest:
+        raise ApiProblem(400, f"{name} must be between {lowest} and {highest}, got {asked}")
+    return asked

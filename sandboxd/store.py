@@ -1,0 +1,275 @@
+"""sandboxd's own SQLite store: sandboxes, usage samples, logs, lifecycle events, team samples.
+
+Used from the event loop's thread only; each write is one short transaction. Times are UTC:
+samples and team samples in Unix seconds, logs in Unix milliseconds, events as ISO text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sandboxes (
+    sandbox_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,             -- the sandbox's details as JSON
+    state TEXT NOT NULL               -- running, paused or killed
+);
+CREATE TABLE IF NOT EXISTS samples (
+    sandbox_id TEXT NOT NULL,
+    ts_unix_s INTEGER NOT NULL,
+    cpu_count INTEGER NOT NULL,
+    cpu_used_pct REAL NOT NULL,
+    mem_used_bytes INTEGER NOT NULL,
+    mem_total_bytes INTEGER NOT NULL,
+    mem_cache_bytes INTEGER NOT NULL,
+    disk_used_bytes INTEGER NOT NULL,
+    disk_total_bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS samples_by_sandbox ON samples (sandbox_id, ts_unix_s);
+CREATE TABLE IF NOT EXISTS logs (
+    sandbox_id TEXT NOT NULL,
+    ts_unix_ms INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_sandbox ON logs (sandbox_id, ts_unix_ms);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    sandbox_id TEXT NOT NULL,
+    body TEXT NOT NULL                -- the event as the API answers it
+);
+CREATE INDEX IF NOT EXISTS events_by_sandbox ON events (sandbox_id, seq);
+CREATE TABLE IF NOT EXISTS team_samples (
+    ts_unix_s INTEGER NOT NULL,
+    concurrent_sandboxes INTEGER NOT NULL,
+    sandbox_start_rate REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS team_samples_by_time ON team_samples (ts_unix_s);
+"""
+
+LOG_LEVELS = ("debug", "info", "warn", "error")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One usage sample of a sandbox (bytes, percent of its vCPUs)."""
+
+    sandbox_id: str
+    ts_unix_s: int
+    cpu_count: int
+    cpu_used_pct: float
+    mem_used_bytes: int
+    mem_total_bytes: int
+    mem_cache_bytes: int
+    disk_used_bytes: int
+    disk_total_bytes: int
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log line of a sandbox."""
+
+    sandbox_id: str
+    ts_unix_ms: int
+    level: str
+    message: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TeamSample:
+    """Running sandboxes and starts per second at one moment."""
+
+    ts_unix_s: int
+    concurrent_sandboxes: int
+    sandbox_start_rate: float
+
+
+class Store:
+    """The questions sandboxd asks of its SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- sandboxes ---------------------------------------------------------------------
+
+    def save_sandbox(self, sandbox_id: str, record: dict[str, Any], state: str) -> None:
+        """Insert or replace a sandbox's details."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO sandboxes VALUES (?, ?, ?)",
+            (sandbox_id, json.dumps(record), state),
+        )
+
+    def sandbox(self, sandbox_id: str) -> tuple[dict[str, Any], str] | None:
+        """(details, state) of a sandbox ever seen, or None."""
+        row = self._db.execute(
+            "SELECT record, state FROM sandboxes WHERE sandbox_id = ?", (sandbox_id,)
+        ).fetchone()
+        return None if row is None else (json.loads(row[0]), row[1])
+
+    def sandboxes_in_states(self, states: Iterable[str]) -> list[tuple[dict[str, Any], str]]:
+        """Every sandbox in one of `states`."""
+        wanted = list(states)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT record, state FROM sandboxes WHERE state IN ({marks})", wanted
+        ).fetchall()
+        return [(json.loads(record), state) for record, state in rows]
+
+    # --- samples -----------------------------------------------------------------------
+
+    def add_samples(self, samples: Sequence[Sample]) -> None:
+        """Keep a tick's samples, in one transaction."""
+        self._db.executemany(
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    s.sandbox_id,
+                    s.ts_unix_s,
+                    s.cpu_count,
+                    s.cpu_used_pct,
+                    s.mem_used_bytes,
+                    s.mem_total_bytes,
+                    s.mem_cache_bytes,
+                    s.disk_used_bytes,
+                    s.disk_total_bytes,
+                )
+                for s in samples
+            ],
+        )
+
+    def samples(self, sandbox_id: str, start_s: int | None, end_s: int | None) -> list[Sample]:
+        """A sandbox's samples from `start_s` to `end_s` inclusive, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM samples WHERE sandbox_id = ? AND ts_unix_s >= ? AND ts_unix_s <= ? "
+            "ORDER BY ts_unix_s",
+            (sandbox_id, start_s if start_s is not None else 0, end_s or 2**62),
+        ).fetchall()
+        return [Sample(*row) for row in rows]
+
+    def latest_samples(self, sandbox_ids: Sequence[str]) -> dict[str, Sample]:
+        """The newest sample of each sandbox that has one."""
+        marks = ",".join("?" * len(sandbox_ids))
+        rows = self._db.execute(
+            f"SELECT * FROM samples WHERE sandbox_id IN ({marks}) AND ts_unix_s = "
+            "(SELECT MAX(ts_unix_s) FROM samples AS newer "
+            "WHERE newer.sandbox_id = samples.sandbox_id)",
+            list(sandbox_ids),
+        ).fetchall()
+        return {row[0]: Sample(*row) for row in rows}
+
+    # --- logs --------------------------------------------------------------------------
+
+    def add_log(self, line: LogLine) -> None:
+        self._db.execute(
+            "INSERT INTO logs VALUES (?, ?, ?, ?, ?)",
+            (line.sandbox_id, line.ts_unix_ms, line.level, line.message, json.dumps(line.fields)),
+        )
+
+    def logs(
+        self,
+        sandbox_id: str,
+        cursor_ms: int | None,
+        limit: int,
+        forward: bool,
+        min_level: str | None,
+        search: str | None,
+    ) -> list[LogLine]:
+        """Up to `limit` lines from `cursor_ms` on (forward) or back (backward), time order
+        of the direction; lines below `min_level` and without `search` left out."""
+        clauses = ["sandbox_id = ?"]
+        params: list[object] = [sandbox_id]
+        if cursor_ms is not None:
+            clauses.append("ts_unix_ms >= ?" if forward else "ts_unix_ms <= ?")
+            params.append(cursor_ms)
+        if min_level is not None:
+            allowed = LOG_LEVELS[LOG_LEVELS.index(min_level) :]
+            clauses.append(f"level IN ({','.join('?' * len(allowed))})")
+            params.extend(allowed)
+        if search:
+            # instr is case-sensitive, as E2B's search is.
+            clauses.append("instr(message, ?) > 0")
+            params.append(search)
+        order = "ASC" if forward else "DESC"
+        rows = self._db.execute(
+            f"SELECT * FROM logs WHERE {' AND '.join(clauses)} "
+            f"ORDER BY ts_unix_ms {order}, rowid {order} LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [LogLine(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    # --- events ------------------------------------------------------------------------
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO events (id, sandbox_id, body) VALUES (?, ?, ?)",
+            (event["id"], event["sandboxId"], json.dumps(event)),
+        )
+
+    def events(
+        self,
+        sandbox_id: str | None,
+        types: Sequence[str],
+        offset: int,
+        limit: int,
+        oldest_first: bool,
+    ) -> list[dict[str, Any]]:
+        """Events of one sandbox (or all), of `types` (or any), a page at `offset`."""
+        clauses, params = ["1 = 1"], []
+        if sandbox_id is not None:
+            clauses.append("sandbox_id = ?")
+            params.append(sandbox_id)
+        if types:
+            clauses.append(f"json_extract(body, '$.type') IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        order = "ASC" if oldest_first else "DESC"
+        rows = self._db.execute(
+            f"SELECT body FROM events WHERE {' AND '.join(clauses)} "
+            f"ORDER BY seq {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    # --- team --------------------------------------------------------------------------
+
+    def add_team_sample(self, sample: TeamSample) -> None:
+        self._db.execute(
+            "INSERT INTO team_samples VALUES (?, ?, ?)",
+            (sample.ts_unix_s, sample.concurrent_sandboxes, sample.sandbox_start_rate),
+        )
+
+    def team_samples(self, start_s: int, end_s: int) -> list[TeamSample]:
+        rows = self._db.execute(
+            "SELECT * FROM team_samples WHERE ts_unix_s >= ? AND ts_unix_s <= ? ORDER BY ts_unix_s",
+            (start_s, end_s),
+        ).fetchall()
+        return [TeamSample(*row) for row in rows]
+
+    # --- retention ---------------------------------------------------------------------
+
+    def forget_before(self, cutoff_unix_s: int) -> None:
+        """Drop samples, logs and team samples older than the cutoff, and ended sandboxes'
+        events and details older than it."""
+        with self._db:
+            self._db.execute("DELETE FROM samples WHERE ts_unix_s < ?", (cutoff_unix_s,))
+            self._db.execute("DELETE FROM logs WHERE ts_unix_ms < ?", (cutoff_unix_s * 1000,))
+            self._db.execute("DELETE FROM team_samples WHERE ts_unix_s < ?", (cutoff_unix_s,))
+            self._db.execute(
+                "DELETE FROM events WHERE julianday(json_extract(body, '$.timestamp')) "
+                "< julianday(?, 'unixepoch')",
+                (cutoff_unix_s,),
+            )

@@ -1,0 +1,207 @@
+"""REDUCED isolation, forced (as root here): bwrap with a user namespace, rlimits through
+prlimit, tmpfs disk, SIGSTOP pause, psutil usage. What it cannot do is in `limitations`
+and asserted as such below (no process limit as root, OOM seen only as MemoryError)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandboxd.isolation.base import AGENT_PATH_INSIDE, OomKill
+from sandboxd.isolation.reduced import ReducedIsolation
+from sandboxd.isolation.reduced_box import ReducedBox
+from tests.sandboxd.isolation.helpers import Launch, Loop, ask, read_line, running, spec
+
+SPIN = ["/usr/bin/python3", "-c", "print('ready', flush=True)\nwhile True: pass"]
+
+
+def test_limitations_say_why_and_what_is_missing(reduced_iso: ReducedIsolation) -> None:
+    text = " ".join(reduced_iso.limitations)
+
+    assert reduced_iso.level == "reduced"
+    assert reduced_iso.limitations[0] == "Reduced isolation because: forced by the test"
+    for missing in ("RLIMIT_DATA", "RLIMIT_NPROC", "SIGSTOP", "CPU is not limited"):
+        assert missing in text
+
+
+def test_reduced_box_sees_only_its_own_files(
+    launch_reduced: Launch, loop: Loop, data_dir: Path
+) -> None:
+    key = data_dir / "api-key.secret"
+    key.write_text("sk-planted\n")
+    box = launch_reduced()
+    probes = ["/root", "/work", "/sys", "/var", str(data_dir), str(key)]
+    code = f"import os; result = [[p for p in {probes!r} if os.path.exists(p)], os.listdir('/tmp')]"
+
+    assert loop.run(ask(box, code)) == [[], []]
+    assert loop.run(ask(box, "import os; result = [os.getuid(), os.getcwd()]")) == [
+        1000,
+        "/home/user",
+    ]
+
+
+def test_reduced_box_cannot_reach_the_host_loopback_or_processes(
+    launch_reduced: Launch, loop: Loop
+) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    box = launch_reduced()
+    code = f"""
+import os, socket
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect(('127.0.0.1', {port})); net = 'connected'
+except OSError as exc:
+    net = type(exc).__name__
+try:
+    os.kill({os.getpid()}, 0); sig = 'delivered'
+except OSError as exc:
+    sig = type(exc).__name__
+result = [net, sig]
+"""
+    try:
+        assert loop.run(ask(box, code)) == ["ConnectionRefusedError", "ProcessLookupError"]
+    finally:
+        server.close()
+
+
+def test_reduced_box_has_no_capabilities_and_seccomp(launch_reduced: Launch, loop: Loop) -> None:
+    box = launch_reduced()
+    code = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')]
+r = libc.unshare(0x10000000)
+result = [caps, ctypes.get_errno() if r == -1 else 0]
+"""
+    assert loop.run(ask(box, code)) == [["0000000000000000"], 1]
+
+
+def test_memory_over_the_rlimit_is_a_memory_error(launch_reduced: Launch, loop: Loop) -> None:
+    box = launch_reduced(spec(memory_mb=64))
+    code = """
+try:
+    x = bytearray(256 << 20); result = 'allocated'
+except MemoryError:
+    result = 'MemoryError'
+"""
+    assert loop.run(ask(box, code)) == "MemoryError"
+    assert box.oom_kill_count() == 0  # a limitation: not counted as an OOM kill
+
+
+def test_disk_quota_is_enforced_by_the_tmpfs_size(launch_reduced: Launch, loop: Loop) -> None:
+    box: ReducedBox = launch_reduced(spec(disk_size_mb=32))
+    code = """
+written = 0
+try:
+    with open('/home/user/fill', 'wb') as f:
+        while written < 100 << 20:
+            f.write(b'x' * (1 << 20)); f.flush(); written += 1 << 20
+except OSError as exc:
+    result = [written, exc.errno]
+"""
+    written, err = loop.run(ask(box, code))
+    usage = box.usage()
+
+    assert err == 28 and 20 << 20 <= written <= 24 << 20  # home gets 3/4 of the disk
+    assert usage.disk_used_bytes >= 20 << 20 and usage.disk_total_bytes == 32 << 20
+
+
+def test_process_limit_is_set_but_root_ignores_it(launch_reduced: Launch, loop: Loop) -> None:
+    box = launch_reduced(spec(max_processes=40))
+    soft = loop.run(
+        ask(box, "import resource; result = resource.getrlimit(resource.RLIMIT_NPROC)[0]")
+    )
+
+    assert soft == 40 if os.geteuid() == 0 else soft >= 40  # as a user: their count + 40
+
+
+def test_reduced_freeze_stops_cpu_and_thaw_resumes(launch_reduced: Launch, loop: Loop) -> None:
+    box: ReducedBox = launch_reduced(spec(), SPIN)
+    assert loop.run(read_line(box)) == "ready\n"
+
+    def pct_over(seconds: float) -> float:
+        box.usage()
+        loop.run(asyncio.sleep(seconds))
+        return box.usage().cpu_used_pct
+
+    assert pct_over(0.3) > 50
+    loop.run(box.freeze())
+    frozen = pct_over(1.0)
+    loop.run(box.thaw())
+
+    assert frozen < 1
+    assert pct_over(0.3) > 50
+
+
+def test_reduced_kill_while_frozen_and_destroy_leave_nothing(
+    reduced_iso: ReducedIsolation, launch_reduced: Launch, loop: Loop
+) -> None:
+    box: ReducedBox = launch_reduced(spec(), SPIN)
+    assert loop.run(read_line(box)) == "ready\n"
+    pids = box.tree.pids()
+    loop.run(box.freeze())
+    loop.run(box.destroy())
+
+    assert box.process.returncode is not None
+    assert not box.box_dir.exists()
+    assert pids and all(not running(pid) for pid in pids)
+    assert box.oom_kill_count() == 0  # our own kill is not an OOM
+    assert reduced_iso.live_boxes() == []
+
+
+def test_a_sigkill_from_elsewhere_counts_as_oom(
+    reduced_iso: ReducedIsolation, launch_reduced: Launch, loop: Loop
+) -> None:
+    kills: list[OomKill] = []
+    seen = threading.Event()
+    reduced_iso.on_oom(lambda kill: (kills.append(kill), seen.set()))
+    box: ReducedBox = launch_reduced()
+    os.kill(box.process.pid, signal.SIGKILL)  # as the kernel's global OOM killer would
+    loop.run(box.process.wait())
+    loop.run(asyncio.sleep(0.05))  # let the exit watcher run
+
+    assert seen.is_set() and box.oom_kill_count() == 1
+    assert kills[0].sandbox_id == box.sandbox_id and kills[0].pid == box.process.pid
+
+
+def test_reduced_cleanup_kills_what_a_dead_run_left(
+    data_dir: Path, launch_reduced: Launch, loop: Loop
+) -> None:
+    orphan: ReducedBox = launch_reduced(spec("orphan"))
+    restarted = ReducedIsolation(data_dir)
+    done = loop.run(restarted.cleanup_leftovers())
+    code = loop.run(orphan.process.wait())
+
+    assert code in (-9, 137)
+    assert done == ["killed the processes of orphan", f"deleted {orphan.box_dir}"]
+    assert not orphan.box_dir.exists()
+
+
+@pytest.fixture
+def plain_iso(data_dir: Path, agent_file: Path, loop: Loop) -> Iterator[ReducedIsolation]:
+    iso = ReducedIsolation(data_dir, use_bwrap=False, agent_script=agent_file)
+    yield iso
+    for box in iso.live_boxes():
+        loop.run(box.destroy())
+
+
+def test_plain_mode_runs_in_a_directory_of_its_own(plain_iso: ReducedIsolation, loop: Loop) -> None:
+    agent = ["/usr/bin/python3", AGENT_PATH_INSIDE]  # no /opt here: the host copy runs
+    box: ReducedBox = loop.run(plain_iso.launch(spec(), agent))
+    assert loop.run(read_line(box)) == "agent\n"
+    (box.box_dir / "home" / "f").write_bytes(b"q" * (1 << 20))
+
+    assert box.usage().disk_used_bytes >= 1 << 20
+    assert any("No namespaces" in line for line in plain_iso.limitations)
+    loop.run(box.destroy())
+    assert not box.box_dir.exists()

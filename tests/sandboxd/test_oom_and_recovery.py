@@ -1,0 +1,125 @@
+"""Kernel OOM kills become log lines and counts; a crashed sandboxd leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from e2b import CommandExitException, Sandbox
+
+from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+needs_full_isolation = pytest.mark.skipif(
+    os.geteuid() != 0 or not (CGROUP_ROOT / "memory").is_dir(),
+    reason="OOM kills from the kernel and crash cleanup need root and cgroup v1 memory",
+)
+# Grows to ~400 MB in 1 MB steps: far past the `small` template's 128 MiB.
+MEMORY_BOMB = "python3 -c 'a = []\nfor _ in range(400): a.append(bytearray(10**6))'"
+
+
+@pytest.fixture
+def sdk_env(sandboxd: RunningSandboxd, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in sandboxd.sdk_env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def small_sandbox(sdk_env: None) -> Iterator[Sandbox]:
+    sandbox = Sandbox.create(template="small", timeout=120)
+    yield sandbox
+    sandbox.kill()
+
+
+@needs_full_isolation
+def test_a_memory_bomb_is_oom_killed_recorded_and_the_sandbox_lives_on(
+    small_sandbox: Sandbox, api: httpx.Client
+) -> None:
+    with pytest.raises(CommandExitException) as killed:
+        small_sandbox.commands.run(MEMORY_BOMB, timeout=60)
+    assert "killed" in (killed.value.error or "")
+    sandbox_id = small_sandbox.sandbox_id
+    deadline = time.monotonic() + 10
+    oom_lines: list[dict[str, object]] = []
+    while not oom_lines and time.monotonic() < deadline:
+        logs = api.get(f"/v2/sandboxes/{sandbox_id}/logs", params={"level": "error"}).json()
+        oom_lines = [line for line in logs["logs"] if "OOM kill" in str(line["message"])]
+        time.sleep(0.1)
+    assert oom_lines, "no OOM kill in the sandbox's logs"
+    line = oom_lines[0]
+    assert "python3" in str(line["message"]) and "128 MiB" in str(line["message"])
+    assert line["fields"]["pid"]  # type: ignore[index]
+    assert api.get(f"/sandboxes/{sandbox_id}").json()["oomKills"] >= 1
+    assert small_sandbox.commands.run("echo alive").stdout.strip() == "alive"
+
+
+def _cgroup_dirs(parent: str) -> list[Path]:
+    return [
+        child
+        for hierarchy in ("memory", "cpu", "cpuacct", "pids", "unified")
+        for child in (CGROUP_ROOT / hierarchy / parent).glob("*")
+        if child.is_dir()
+    ]
+
+
+def _mounts_of(sandbox_ids: list[str]) -> list[str]:
+    """Mounts whose mount point names one of the sandboxes (their disks)."""
+    return [
+        line
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if any(sandbox_id in line for sandbox_id in sandbox_ids)
+    ]
+
+
+@needs_full_isolation
+def test_a_start_after_a_crash_removes_what_the_dead_run_left(tmp_path: Path) -> None:
+    parent = f"sandboxd-crash-{os.getpid()}"
+    with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as crashed:
+        headers = {"X-API-Key": crashed.api_key}
+        ids = [
+            httpx.post(
+                f"{crashed.api_url}/sandboxes", json={"templateID": "base"}, headers=headers
+            ).json()["sandboxID"]
+            for _ in range(2)
+        ]
+        assert _cgroup_dirs(parent) and _mounts_of(ids)
+        os.kill(crashed.process.pid, signal.SIGKILL)
+        crashed.process.wait(10)
+    with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as restarted:
+        assert _cgroup_dirs(parent) == []
+        assert _mounts_of(ids) == []
+        headers = {"X-API-Key": restarted.api_key}
+        for sandbox_id in ids:
+            assert (
+                httpx.get(
+                    f"{restarted.api_url}/sandboxes/{sandbox_id}", headers=headers
+                ).status_code
+                == 404
+            )
+            events = httpx.get(
+                f"{restarted.api_url}/events/sandboxes/{sandbox_id}", headers=headers
+            ).json()
+            assert events[0]["type"] == "sandbox.lifecycle.killed"
+            assert events[0]["eventData"]["kill_reason"] == "error"
+
+
+@needs_full_isolation
+def test_shutdown_kills_every_sandbox_and_records_why(tmp_path: Path) -> None:
+    parent = f"sandboxd-stop-{os.getpid()}"
+    with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as first:
+        headers = {"X-API-Key": first.api_key}
+        sandbox_id = httpx.post(
+            f"{first.api_url}/sandboxes", json={"templateID": "base"}, headers=headers
+        ).json()["sandboxID"]
+    assert _cgroup_dirs(parent) == [] and _mounts_of([sandbox_id]) == []
+    with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as second:
+        events = httpx.get(
+            f"{second.api_url}/events/sandboxes/{sandbox_id}",
+            headers={"X-API-Key": second.api_key},
+        ).json()
+        assert events[0]["eventData"]["kill_reason"] == "sandboxd shutdown"
