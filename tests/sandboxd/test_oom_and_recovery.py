@@ -123,3 +123,20 @@ def test_shutdown_kills_every_sandbox_and_records_why(tmp_path: Path) -> None:
             headers={"X-API-Key": second.api_key},
         ).json()
         assert events[0]["eventData"]["kill_reason"] == "sandboxd shutdown"
+
+
+@needs_full_isolation
+def test_a_sandbox_whose_main_process_dies_ends_with_reason_error(
+    sdk_env: None, api: httpx.Client
+) -> None:
+    sandbox = Sandbox.create(timeout=60)
+    # The agent is the sandbox's main process (PID 2, under bwrap's init); killing it from
+    # inside is what a runaway program could do.
+    sandbox.commands.run("kill -9 2", background=True)
+    deadline = time.monotonic() + 10
+    while api.get(f"/sandboxes/{sandbox.sandbox_id}").status_code != 404:
+        assert time.monotonic() < deadline, "the sandbox outlived its main process"
+        time.sleep(0.1)
+    killed = api.get(f"/events/sandboxes/{sandbox.sandbox_id}").json()[0]
+    assert killed["type"] == "sandbox.lifecycle.killed"
+    assert killed["eventData"]["kill_reason"] == "error"
