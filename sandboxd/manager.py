@@ -11,25 +11,19 @@ import asyncio
 import logging
 import secrets
 import string
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sandboxd import events
 from sandboxd.agent.client import AgentClient
-from sandboxd.agent.messages import AgentClosed, AgentEvent, ProcessStarted
+from sandboxd.agent.messages import AgentClosed, AgentEvent
 from sandboxd.isolation.base import AGENT_PATH_INSIDE, Box, BoxSpec, Isolation, OomKill
+from sandboxd.journal import Journal
+from sandboxd.planning import CreateRequest, plan_sandbox
+from sandboxd.problems import ApiProblem
 from sandboxd.records import SandboxRecord
-from sandboxd.store import LogLine, Store
-from sandboxd.templates import (
-    MAX_CPU_COUNT,
-    MAX_DISK_MB,
-    MAX_MEMORY_MB,
-    MIN_MEMORY_MB,
-    find_template,
-)
+from sandboxd.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,31 +44,6 @@ SHUTDOWN = "sandboxd shutdown"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class ApiProblem(Exception):
-    """A request sandboxd refuses: answered as E2B's `{"code", "message"}` with `status`."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class CreateRequest:
-    """What `POST /sandboxes` asks for. The limits are sandboxd's extension to the body."""
-
-    template: str
-    timeout_s: int = 15
-    auto_pause: bool = False
-    secure: bool = False
-    allow_internet_access: bool | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    env_vars: dict[str, str] = field(default_factory=dict)
-    cpu_count: int | None = None
-    memory_mb: int | None = None
-    disk_size_mb: int | None = None
 
 
 @dataclass
@@ -104,6 +73,7 @@ class SandboxManager:
         self.isolation = isolation
         self.store = store
         self.team_id = team_id
+        self.journal = Journal(store, team_id, clock)
         self.max_sandboxes = max_sandboxes
         self.max_length_s = max_length_s
         self.max_processes = max_processes
@@ -145,9 +115,6 @@ class SandboxManager:
             earlier = self.live.get(self.idempotency_keys.get(idempotency_key, ""))
             if earlier is not None:
                 return earlier.record
-        template = find_template(request.template)
-        if template is None:
-            raise ApiProblem(400, f"template '{request.template}' not found")
         self._check_timeout(request.timeout_s)
         running = sum(1 for live in self.live.values() if live.record.state == "running")
         if running >= self.max_sandboxes:
@@ -156,40 +123,26 @@ class SandboxManager:
                 f"You have reached the maximum number of concurrent E2B sandboxes "
                 f"({self.max_sandboxes}). Kill some sandboxes or raise SANDBOXD_MAX_SANDBOXES.",
             )
-        cpu_count = _in_range("cpuCount", request.cpu_count, template.cpu_count, 1, MAX_CPU_COUNT)
-        memory_mb = _in_range(
-            "memoryMB", request.memory_mb, template.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB
-        )
-        disk_mb = _in_range(
-            "diskSizeMB", request.disk_size_mb, template.disk_size_mb, 16, MAX_DISK_MB
-        )
         now = self.clock()
-        record = SandboxRecord(
-            sandbox_id=self._new_sandbox_id(),
-            template_id=template.template_id,
-            alias=template.alias,
-            build_id=template.build_id,
-            cpu_count=cpu_count,
-            memory_mb=memory_mb,
-            disk_size_mb=disk_mb,
-            started_at=now,
-            end_at=now + timedelta(seconds=request.timeout_s),
-            metadata=dict(request.metadata),
-            auto_pause=request.auto_pause,
-            secure=request.secure,
-            access_token=secrets.token_hex(16) if request.secure else None,
-            allow_internet_access=request.allow_internet_access,
-            execution_id=str(uuid.uuid4()),
-            isolation=self.isolation_note,
+        record, spec = plan_sandbox(
+            request, self._new_sandbox_id(), now, self.isolation_note, self.max_processes
         )
-        spec = BoxSpec(
-            sandbox_id=record.sandbox_id,
-            cpu_count=cpu_count,
-            memory_mb=memory_mb,
-            disk_size_mb=disk_mb,
-            max_processes=self.max_processes,
-            env_vars=dict(request.env_vars),
-        )
+        live = await self._launch(record, spec)
+        self.live[record.sandbox_id] = live
+        if idempotency_key is not None:
+            self.idempotency_keys[idempotency_key] = record.sandbox_id
+        live.watcher = asyncio.create_task(self._watch_agent(live))
+        self.start_times.append(now)
+        self.journal.save(record)
+        self.journal.event(record, events.CREATED, {"sandbox_metadata": record.metadata or None})
+        internet = ""
+        if request.allow_internet_access:
+            internet = "; internet access was asked for but is not supported locally (no network)"
+        self.journal.log(record, "info", f"sandbox created from template {record.alias}{internet}")
+        return record
+
+    async def _launch(self, record: SandboxRecord, spec: BoxSpec) -> LiveSandbox:
+        """The box with its agent up; ApiProblem 503 (and nothing left behind) otherwise."""
         try:
             box = await self.isolation.launch(spec, AGENT_COMMAND)
         except Exception as failure:  # a request boundary: the caller gets a 503
@@ -205,30 +158,11 @@ class SandboxManager:
             raise ApiProblem(
                 503, "the sandbox could not start: its agent did not come up"
             ) from None
-        live = LiveSandbox(record, box, agent)
-        self.live[record.sandbox_id] = live
-        if idempotency_key is not None:
-            self.idempotency_keys[idempotency_key] = record.sandbox_id
-        live.watcher = asyncio.create_task(self._watch_agent(live))
-        self.start_times.append(now)
-        self._save(record)
-        self._event(record, events.CREATED, {"sandbox_metadata": record.metadata or None})
-        internet = ""
-        if request.allow_internet_access:
-            internet = "; internet access was asked for but is not supported locally (no network)"
-        self._log(record, "info", f"sandbox created from template {template.alias}{internet}")
-        return record
+        return LiveSandbox(record, box, agent)
 
     def _agent_for(self, record: SandboxRecord, box: Box) -> AgentClient:
         def on_process_event(event: AgentEvent) -> None:
-            if isinstance(event, ProcessStarted):
-                command = " ".join([event.cmd, *event.args])
-                fields = {"pid": str(event.pid), "cmd": command}
-                self._log(record, "info", f"process {event.pid} started: {command}", fields)
-                return
-            level = "info" if event.end.exit_code == 0 else "warn"
-            fields = {"pid": str(event.pid), "status": event.end.status}
-            self._log(record, level, f"process {event.pid} ended: {event.end.status}", fields)
+            self.journal.process_event(record, event)
 
         return AgentClient.for_process(box.process, on_event=on_process_event)
 
@@ -271,9 +205,9 @@ class SandboxManager:
         now = self.clock()
         record.state = "paused"
         record.end_at = now  # E2B reports a paused sandbox's end as the moment it paused
-        self._save(record)
-        self._event(record, events.PAUSED, {"execution": events.execution(record, now)})
-        self._log(record, "info", "sandbox paused")
+        self.journal.save(record)
+        self.journal.event(record, events.PAUSED, {"execution": events.execution(record, now)})
+        self.journal.log(record, "info", "sandbox paused")
 
     async def connect(self, sandbox_id: str, timeout_s: int) -> tuple[SandboxRecord, bool]:
         """Resume a paused sandbox or reach a running one; the end only moves later.
@@ -290,9 +224,9 @@ class SandboxManager:
         await live.box.thaw()
         record.state = "running"
         record.end_at = wanted_end
-        self._save(record)
-        self._event(record, events.RESUMED, {})
-        self._log(record, "info", "sandbox resumed")
+        self.journal.save(record)
+        self.journal.event(record, events.RESUMED, {})
+        self.journal.log(record, "info", "sandbox resumed")
         return record, True
 
     def set_timeout(self, sandbox_id: str, timeout_s: int) -> None:
@@ -331,8 +265,8 @@ class SandboxManager:
 
     def _set_end(self, record: SandboxRecord, end_at: datetime) -> None:
         record.end_at = end_at
-        self._save(record)
-        self._event(record, events.UPDATED, {"set_timeout": end_at.isoformat()})
+        self.journal.save(record)
+        self.journal.event(record, events.UPDATED, {"set_timeout": end_at.isoformat()})
 
     async def expire_due(self) -> None:
         """Kill (or pause, with autoPause) every running sandbox past its end."""
@@ -367,14 +301,7 @@ class SandboxManager:
             await live.agent.aclose()
 
     def _end_record(self, record: SandboxRecord, reason: str) -> None:
-        now = self.clock()
-        record.state = "killed"
-        record.ended_at = now
-        record.kill_reason = reason
-        self._save(record)
-        execution = events.execution(record, now)
-        self._event(record, events.KILLED, {"execution": execution, "kill_reason": reason})
-        self._log(record, "error" if reason in (OOM, ERROR) else "info", f"sandbox ended: {reason}")
+        self.journal.ended(record, reason, failed=reason in (OOM, ERROR))
 
     async def _watch_agent(self, live: LiveSandbox) -> None:
         """The agent is the sandbox's main process: when it dies, the sandbox ends."""
@@ -403,41 +330,7 @@ class SandboxManager:
             self._loop.call_soon_threadsafe(self.record_oom, oom)
 
     def record_oom(self, oom: OomKill) -> None:
-        """Count an OOM kill and log it, at level error, in its sandbox's log."""
+        """Count an OOM kill and log it in its sandbox's log."""
         live = self.live.get(oom.sandbox_id)
         record = live.record if live else self.known_record(oom.sandbox_id)
-        record.oom_kills += 1
-        self._save(record)
-        limit_mib = oom.memory_limit_bytes // (1024 * 1024)
-        who = f"{oom.process_name or 'a process'} (pid {oom.pid if oom.pid is not None else '?'})"
-        fields = {
-            "process": oom.process_name or "",
-            "pid": "" if oom.pid is None else str(oom.pid),
-            "memory_limit_bytes": str(oom.memory_limit_bytes),
-            "at": oom.at.isoformat(),
-        }
-        self._log(record, "error", f"OOM kill: {who} killed, memory limit {limit_mib} MiB", fields)
-
-    # --- bookkeeping ---------------------------------------------------------------------
-
-    def _save(self, record: SandboxRecord) -> None:
-        self.store.save_sandbox(record.sandbox_id, record.to_json(), record.state)
-
-    def _event(self, record: SandboxRecord, event_type: str, data: dict[str, Any]) -> None:
-        data = {key: value for key, value in data.items() if value is not None}
-        event = events.lifecycle_event(record, event_type, self.clock(), self.team_id, data)
-        self.store.add_event(event)
-
-    def _log(
-        self, record: SandboxRecord, level: str, message: str, fields: dict[str, str] | None = None
-    ) -> None:
-        ts_ms = int(self.clock().timestamp() * 1000)
-        self.store.add_log(LogLine(record.sandbox_id, ts_ms, level, message, fields or {}))
-
-
-def _in_range(name: str, asked: int | None, default: int, lowest: int, highest: int) -> int:
-    if asked is None:
-        return default
-    if not lowest <= asked <= highest:
-        raise ApiProblem(400, f"{name} must be between {lowest} and {highest}, got {asked}")
-    return asked
+        self.journal.oom_kill(record, oom)

@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from sandboxd.api import history, metrics, sandboxes
 from sandboxd.auth import key_matches
-from sandboxd.manager import ApiProblem, SandboxManager
+from sandboxd.manager import SandboxManager
+from sandboxd.problems import ApiProblem
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandboxd.api.parsing import bool_query, int_query
-from sandboxd.manager import ApiProblem, SandboxManager
+from sandboxd.manager import SandboxManager
+from sandboxd.problems import ApiProblem
 from sandboxd.records import iso
 from sandboxd.store import LOG_LEVELS, LogLine
 

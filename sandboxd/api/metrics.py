@@ -11,7 +11,8 @@ from starlette.routing import Route
 
 from sandboxd.api.parsing import int_query
 from sandboxd.bucketing import bucket_maxima, step_for_range_s
-from sandboxd.manager import ApiProblem, SandboxManager
+from sandboxd.manager import SandboxManager
+from sandboxd.problems import ApiProblem
 from sandboxd.records import iso
 from sandboxd.store import Sample, TeamSample
 

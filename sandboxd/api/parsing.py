@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from sandboxd.manager import ApiProblem
+from sandboxd.problems import ApiProblem
 
 
 async def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandboxd.api.parsing import field_of, int_query, json_object, string_map
-from sandboxd.manager import ApiProblem, CreateRequest, SandboxManager
+from sandboxd.manager import SandboxManager
+from sandboxd.planning import CreateRequest
+from sandboxd.problems import ApiProblem
 from sandboxd.records import SandboxRecord
 
 STATES = ("running", "paused")

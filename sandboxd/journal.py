@@ -1,0 +1,77 @@
+"""What sandboxd writes down about each sandbox: its details, its log, its lifecycle events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sandboxd import events
+from sandboxd.agent.messages import AgentEvent, ProcessStarted
+from sandboxd.isolation.base import OomKill
+from sandboxd.records import SandboxRecord
+from sandboxd.store import LogLine, Store
+
+MIB = 1024 * 1024
+
+
+class Journal:
+    """Writes a sandbox's details, log lines and events to the store, stamped by `clock`."""
+
+    def __init__(self, store: Store, team_id: str, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.team_id = team_id
+        self.clock = clock
+
+    def save(self, record: SandboxRecord) -> None:
+        """Keep the record's current details."""
+        self.store.save_sandbox(record.sandbox_id, record.to_json(), record.state)
+
+    def event(self, record: SandboxRecord, event_type: str, data: dict[str, Any]) -> None:
+        """A lifecycle event, `eventData` without its empty parts."""
+        data = {key: value for key, value in data.items() if value is not None}
+        event = events.lifecycle_event(record, event_type, self.clock(), self.team_id, data)
+        self.store.add_event(event)
+
+    def log(
+        self, record: SandboxRecord, level: str, message: str, fields: dict[str, str] | None = None
+    ) -> None:
+        """A line in the sandbox's log."""
+        ts_ms = int(self.clock().timestamp() * 1000)
+        self.store.add_log(LogLine(record.sandbox_id, ts_ms, level, message, fields or {}))
+
+    def ended(self, record: SandboxRecord, reason: str, *, failed: bool) -> None:
+        """Mark the sandbox killed: details, the killed event with its reason, a log line."""
+        now = self.clock()
+        record.state = "killed"
+        record.ended_at = now
+        record.kill_reason = reason
+        self.save(record)
+        execution = events.execution(record, now)
+        self.event(record, events.KILLED, {"execution": execution, "kill_reason": reason})
+        self.log(record, "error" if failed else "info", f"sandbox ended: {reason}")
+
+    def process_event(self, record: SandboxRecord, event: AgentEvent) -> None:
+        """A command started or ended inside the sandbox."""
+        if isinstance(event, ProcessStarted):
+            command = " ".join([event.cmd, *event.args])
+            fields = {"pid": str(event.pid), "cmd": command}
+            self.log(record, "info", f"process {event.pid} started: {command}", fields)
+            return
+        level = "info" if event.end.exit_code == 0 else "warn"
+        fields = {"pid": str(event.pid), "status": event.end.status}
+        self.log(record, level, f"process {event.pid} ended: {event.end.status}", fields)
+
+    def oom_kill(self, record: SandboxRecord, oom: OomKill) -> None:
+        """Count an OOM kill and log it at level error, with the process and the limit."""
+        record.oom_kills += 1
+        self.save(record)
+        who = f"{oom.process_name or 'a process'} (pid {oom.pid if oom.pid is not None else '?'})"
+        fields = {
+            "process": oom.process_name or "",
+            "pid": "" if oom.pid is None else str(oom.pid),
+            "memory_limit_bytes": str(oom.memory_limit_bytes),
+            "at": oom.at.isoformat(),
+        }
+        limit_mib = oom.memory_limit_bytes // MIB
+        self.log(record, "error", f"OOM kill: {who} killed, memory limit {limit_mib} MiB", fields)
