@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def problem(status: int, message: str) -> JSONResponse:
-    """E2B's error body."""
-    return JSONResponse({"code": status, "message": message}, status_code=status)
+    """E2B's error body. The message may quote the request: escape what UTF-8 cannot hold."""
+    printable = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"code": status, "message": printable}, status_code=status)
 
 
 async def health(request: Request) -> Response:

@@ -38,15 +38,38 @@ def field_of(body: dict[str, Any], name: str, kind: type, default: Any = None) -
 
 
 def string_map(body: dict[str, Any], name: str) -> dict[str, str]:
-    """A `{string: string}` object such as metadata or envVars."""
+    """A `{string: string}` object such as metadata; every string valid UTF-8."""
     value = field_of(body, name, dict, {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ApiProblem(400, f"'{name}' must map strings to strings")
+    if not all(_is_utf8(k) and _is_utf8(v) for k, v in value.items()):
+        raise ApiProblem(400, f"'{name}' holds text that is not valid UTF-8")
     return dict(value)
 
 
+def env_map(body: dict[str, Any], name: str) -> dict[str, str]:
+    """Environment variables: names non-empty without '=', nothing with a NUL byte."""
+    envs = string_map(body, name)
+    for key, value in envs.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ApiProblem(400, f"'{name}' has an invalid variable {key!r}")
+    return envs
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON \ud800 escape
+        return False
+    return True
+
+
+# SQLite integers (and E2B's int64 parameters) end here.
+INT64_MAX = 2**63 - 1
+
+
 def int_query(
-    request: Request, name: str, default: int | None, lowest: int, highest: int | None = None
+    request: Request, name: str, default: int | None, lowest: int, highest: int = INT64_MAX
 ) -> int | None:
     """An integer query parameter within [lowest, highest], else a 400."""
     raw = request.query_params.get(name)
@@ -56,9 +79,8 @@ def int_query(
         value = int(raw)
     except ValueError:
         raise ApiProblem(400, f"query parameter '{name}' must be an integer") from None
-    if value < lowest or (highest is not None and value > highest):
-        bound = f"between {lowest} and {highest}" if highest is not None else f">= {lowest}"
-        raise ApiProblem(400, f"query parameter '{name}' must be {bound}")
+    if not lowest <= value <= highest:
+        raise ApiProblem(400, f"query parameter '{name}' must be between {lowest} and {highest}")
     return value
 
 

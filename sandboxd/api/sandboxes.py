@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandboxd.api.parsing import field_of, int_query, json_object, string_map
+from sandboxd.api.parsing import env_map, field_of, int_query, json_object, string_map
 from sandboxd.manager import SandboxManager
 from sandboxd.planning import CreateRequest
 from sandboxd.problems import ApiProblem
@@ -50,7 +50,7 @@ async def _create(request: Request, *, secure_by_default: bool) -> Response:
         secure=field_of(body, "secure", bool, secure_by_default),
         allow_internet_access=field_of(body, "allow_internet_access", bool),
         metadata=string_map(body, "metadata"),
-        env_vars=string_map(body, "envVars"),
+        env_vars=env_map(body, "envVars"),
         cpu_count=field_of(body, "cpuCount", int),
         memory_mb=field_of(body, "memoryMB", int),
         disk_size_mb=field_of(body, "diskSizeMB", int),

@@ -132,3 +132,33 @@ def test_paused_sandbox_refuses_timeout_and_a_second_pause(api: httpx.Client) ->
         assert_problem(api.post(f"{base}/timeout", json={"timeout": 30}), 409, "not running")
     finally:
         assert api.delete(base).status_code == 204
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sandboxes/{id}/metrics?start=9223372036854775808",
+        "/v2/sandboxes/{id}/logs?cursor=9223372036854775808",
+        "/events/sandboxes?offset=99999999999999999999",
+    ],
+)
+def test_integers_past_int64_are_400_not_500(api: httpx.Client, sandbox_id: str, path: str) -> None:
+    """Found by the fuzzer: SQLite cannot hold them."""
+    assert_problem(api.get(path.format(id=sandbox_id)), 400, "between")
+
+
+@pytest.mark.parametrize(
+    "env_vars",
+    [b'{"A=B": "x"}', b'{"": "x"}', b'{"A": "x\\u0000y"}', b'{"A": "\\ud800"}'],
+)
+def test_invalid_environment_variables_are_400_not_503(api: httpx.Client, env_vars: bytes) -> None:
+    """Found by the fuzzer: they used to reach the sandbox's start and fail there."""
+    body = b'{"templateID": "base", "envVars": ' + env_vars + b"}"
+    response = api.post("/sandboxes", content=body, headers={"Content-Type": "application/json"})
+    assert_problem(response, 400, "envVars")
+
+
+def test_a_message_quoting_invalid_text_is_still_json(api: httpx.Client) -> None:
+    body = b'{"templateID": "\\ud800"}'
+    response = api.post("/sandboxes", content=body, headers={"Content-Type": "application/json"})
+    assert_problem(response, 400, "not found")
