@@ -83,9 +83,11 @@ ensure_venv() {
 
 ensure_python_packages() {
     local want
-    want="$("$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' pyproject.toml)"
+    # pyproject.toml and the list of top-level packages: an editable install maps the
+    # packages it found, so a new package needs a new install too.
+    want="$( { cat pyproject.toml; ls -d */__init__.py; } | "$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
     if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
-        say "python packages up to date (pyproject.toml unchanged)"
+        say "python packages up to date (pyproject.toml and packages unchanged)"
         return 0
     fi
     say "installing sandscope and its dependencies (pip install -e '.[dev]')"

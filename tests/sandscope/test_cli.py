@@ -168,3 +168,11 @@ def test_bad_setting_exits_2_naming_the_variable(
     monkeypatch.setenv("SANDSCOPE_POLL_INTERVAL_S", "soon")
     assert main(["run"]) == 2
     assert "SANDSCOPE_POLL_INTERVAL_S" in capsys.readouterr().err
+
+
+def test_sandboxd_subcommand_runs_sandboxd_with_its_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SANDBOXD_API_PORT", "not-a-port")
+    assert main(["sandboxd"]) == 2
+    assert "SANDBOXD_API_PORT must be" in capsys.readouterr().err
