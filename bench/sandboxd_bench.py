@@ -12,25 +12,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
-import select
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from e2b import Sandbox
 
-ROOT = Path(__file__).resolve().parents[1]
-READY_LINE = re.compile(r"sandboxd ready: api (\S+) envd (\S+)")
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
+# The helper that starts a real sandboxd lives with the tests, which share it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+
+CGROUP_PARENT = f"sandboxd-bench-{os.getpid()}"
 HTTP_TIMEOUT_S = 30.0
 SANDBOX_TIMEOUT_S = 600
 BUSY_COMMAND = "python3 -c 'while True: pass'"
@@ -46,20 +43,11 @@ GET_TARGET_MS = 5.0
 SAMPLER_TARGET_PCT = 2.0
 
 
-@dataclass(frozen=True)
-class Server:
-    """A running sandboxd: where it listens, its key and its process ID."""
-
-    api_url: str
-    envd_url: str
-    api_key: str
-    pid: int
-
-    def sandbox(self, sandbox_id: str) -> Sandbox:
-        """The official SDK's handle on a sandbox (one API call: connect)."""
-        return Sandbox.connect(
-            sandbox_id, api_key=self.api_key, api_url=self.api_url, sandbox_url=self.envd_url
-        )
+def sdk_sandbox(server: RunningSandboxd, sandbox_id: str) -> Sandbox:
+    """The official SDK's handle on a sandbox (one API call: connect)."""
+    return Sandbox.connect(
+        sandbox_id, api_key=server.api_key, api_url=server.api_url, sandbox_url=server.envd_url
+    )
 
 
 @dataclass(frozen=True)
@@ -72,63 +60,6 @@ class Row:
     p90: str
     target: str
     met: str
-
-
-# --- the server -------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def running_sandboxd(data_dir: Path) -> Iterator[Server]:
-    """`python -m sandboxd` from the repository, on free ports; SIGTERM (then SIGKILL) after."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SANDBOXD_", "E2B_"))},
-        "SANDBOXD_DATA_DIR": str(data_dir),
-        "SANDBOXD_API_PORT": "0",
-        "SANDBOXD_ENVD_PORT": "0",
-        "SANDBOXD_CGROUP_PARENT": f"sandboxd-bench-{os.getpid()}",
-    }
-    with open(data_dir / "sandboxd.log", "w") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sandboxd"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            text=True,
-        )
-        try:
-            api_url, envd_url = _wait_until_ready(process)
-            api_key = (data_dir / "api_key").read_text().strip()
-            yield Server(api_url, envd_url, api_key, process.pid)
-        finally:
-            _stop(process)
-
-
-def _wait_until_ready(process: subprocess.Popen[str]) -> tuple[str, str]:
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
-        if not ready:
-            continue
-        line = process.stdout.readline()
-        if match := READY_LINE.search(line):
-            return match.group(1), match.group(2)
-        if not line and process.poll() is not None:
-            break
-    raise RuntimeError(f"sandboxd did not start (exit code {process.poll()}); see its log")
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 # --- sandboxes --------------------------------------------------------------------------
@@ -170,7 +101,7 @@ class CreateTimes:
 
 
 def measure_creates(
-    server: Server, api: httpx.Client, count: int, headers: dict[str, str] | None = None
+    server: RunningSandboxd, api: httpx.Client, count: int, headers: dict[str, str] | None = None
 ) -> CreateTimes:
     """`count` creates (after a few unrecorded ones), one at a time, each killed after."""
     times = CreateTimes([], [])
@@ -179,7 +110,7 @@ def measure_creates(
         sandbox_id = create(api, headers)
         answered = time.perf_counter()
         try:
-            server.sandbox(sandbox_id).commands.run("true")
+            sdk_sandbox(server, sandbox_id).commands.run("true")
             commanded = time.perf_counter()
         finally:
             kill(api, sandbox_id)
@@ -249,13 +180,15 @@ def measure_cpu(pid: int, window_s: float) -> CpuWindow:
     return CpuWindow(elapsed_s, (cpu_after - cpu_before) / elapsed_s * 100, host_pct)
 
 
-def start_busy(server: Server, api: httpx.Client, count: int) -> list[str]:
+def start_busy(server: RunningSandboxd, api: httpx.Client, count: int) -> list[str]:
     """`count` sandboxes, each spinning one CPU-bound loop started through the SDK."""
     sandbox_ids = []
     for _ in range(count):
         sandbox_id = create(api)
         sandbox_ids.append(sandbox_id)
-        handle = server.sandbox(sandbox_id).commands.run(BUSY_COMMAND, background=True, timeout=0)
+        handle = sdk_sandbox(server, sandbox_id).commands.run(
+            BUSY_COMMAND, background=True, timeout=0
+        )
         handle.disconnect()  # the loop keeps running; no stream stays open to envd
     return sandbox_ids
 
@@ -329,13 +262,15 @@ def machine() -> str:
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
     with (
         tempfile.TemporaryDirectory(prefix="sandboxd-bench-") as data_dir,
-        running_sandboxd(Path(data_dir)) as server,
+        running_sandboxd(
+            Path(data_dir), SANDBOXD_CGROUP_PARENT=f"sandboxd-bench-{os.getpid()}"
+        ) as server,
         httpx.Client(
             base_url=server.api_url, headers={"X-API-Key": server.api_key}, timeout=HTTP_TIMEOUT_S
         ) as api,
     ):
         isolation = api.get("/health").text.split("isolation: ", 1)[-1].split(" (", 1)[0]
-        say(f"sandboxd {server.api_url} (pid {server.pid}), isolation {isolation}")
+        say(f"sandboxd {server.api_url} (pid {server.process.pid}), isolation {isolation}")
         try:
             return measure_all(server, api, args, say)
         finally:
@@ -345,11 +280,11 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
 
 
 def measure_all(
-    server: Server, api: httpx.Client, args: argparse.Namespace, say: Callable[[str], None]
+    server: RunningSandboxd, api: httpx.Client, args: argparse.Namespace, say: Callable[[str], None]
 ) -> list[Row]:
     say(f"idle: {SETTLE_S:g} s to settle, then a {args.window_s:g} s window")
     time.sleep(SETTLE_S)
-    idle = measure_cpu(server.pid, args.window_s)
+    idle = measure_cpu(server.process.pid, args.window_s)
     say(f"create to running: {args.creates} creates, then as many on new connections")
     creates = measure_creates(server, api, args.creates)
     creates_new = measure_creates(server, api, args.creates, NEW_CONNECTION)
@@ -359,7 +294,7 @@ def measure_all(
     say(f"busy: starting {args.busy} spinning sandboxes, then a {args.window_s:g} s window")
     busy_ids = start_busy(server, api, args.busy)
     time.sleep(SETTLE_S)
-    busy = measure_cpu(server.pid, args.window_s)
+    busy = measure_cpu(server.process.pid, args.window_s)
     say(
         f"machine busy: {idle.host_busy_pct:.0f} % idle window, {busy.host_busy_pct:.0f} % busy"
         f" window; boxes' mean cpuUsedPct {mean_box_cpu_pct(api, busy_ids):.0f} %"

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 READY_LINE = re.compile(r"sandboxd ready: api (\S+) envd (\S+)")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
@@ -44,7 +45,8 @@ class RunningSandboxd:
 def running_sandboxd(data_dir: Path, **settings: str) -> Iterator[RunningSandboxd]:
     """Start `python -m sandboxd` with its data in `data_dir`; stop it (SIGTERM) after."""
     env = {
-        **os.environ,
+        # Nothing of a developer's own sandboxd or E2B account leaks in.
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SANDBOXD_", "E2B_"))},
         "SANDBOXD_DATA_DIR": str(data_dir),
         "SANDBOXD_API_PORT": "0",
         "SANDBOXD_ENVD_PORT": "0",
@@ -54,6 +56,7 @@ def running_sandboxd(data_dir: Path, **settings: str) -> Iterator[RunningSandbox
     with open(data_dir / "sandboxd.log", "w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "sandboxd"],
+            cwd=REPOSITORY,
             env=env,
             stdout=subprocess.PIPE,
             stderr=log_file,
