@@ -86,9 +86,9 @@ class SandboxManager:
 
     @property
     def isolation_note(self) -> str:
-        """The isolation level and what it lacks, in words."""
-        missing = "; ".join(self.isolation.limitations)
-        return self.isolation.level + (f" (missing: {missing})" if missing else "")
+        """The isolation level and its limits, in words."""
+        limits = " ".join(self.isolation.limitations)
+        return self.isolation.level + (f" ({limits})" if limits else "")
 
     async def start(self) -> list[str]:
         """Clean up after a dead run and begin watching for OOM kills; say what was cleaned."""
