@@ -1,0 +1,286 @@
+"""`MonitorStore`: the one DuckDB file of a monitor process, its bulk writes, the collectors'
+questions, the dashboard's questions and the background maintenance.
+
+Threads: writes (and maintenance steps) take one writer lock and run on the store's own
+connection, one transaction each; reads take no lock and run on a fresh cursor per call, so
+they see the last committed state and never wait for a writer (DuckDB's MVCC).
+All datetimes going in must be timezone-aware; all coming out are UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+from storage import batches, maintenance, questions, writes
+from storage.base import claim_path, release_path, utc
+from storage.errors import StoreError, StoreInUseError, is_lock_error
+from storage.rows import (
+    CollectorRun,
+    EventRow,
+    IncidentRow,
+    LogLineRow,
+    SampleRow,
+    SandboxEndRow,
+    SandboxRow,
+    TeamMaxRow,
+    TeamSampleRow,
+)
+from storage.schema import migrate
+
+# How far back `last_sample_at` looks before widening: recent samples sit in the last row
+# groups, so the common case (a short restart) reads only those.
+_LAST_SAMPLE_LOOKBACKS = (timedelta(minutes=15), timedelta(days=1), None)
+
+
+def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": threads})
+    except duckdb.Error as exc:
+        if is_lock_error(str(exc)):
+            raise StoreInUseError.from_lock_message(path, str(exc)) from exc
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+
+
+class MonitorStore(questions.Questions, maintenance.Maintenance):
+    """The monitor's DuckDB store. Build it with `MonitorStore.open(path)`."""
+
+    # ---- opening and closing -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, memory_limit: str = "512MB", threads: int = 2) -> MonitorStore:
+        """Open (or create, with its parent directories) the store at `path` and apply any
+        pending migrations. `memory_limit` bounds DuckDB's memory, its cache of the file
+        included (DuckDB syntax, e.g. "1GB"; bigger work spills to a temp directory next to
+        the file); the default leaves room under the monitor's 1 GB. `threads`: DuckDB's
+        worker threads.
+
+        Raises `StoreInUseError` when another process holds the file, `StoreTooNewError`
+        when a newer sandscope wrote it, `StoreError` for anything else DuckDB refuses.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of {path}: {exc}") from exc
+        if not claim_path(path):
+            raise StoreInUseError(path, os.getpid(), "this process: a store already open")
+        try:
+            con = _connect(path, memory_limit, threads)
+            # GLOBAL so every cursor inherits it: timestamps come back in UTC.
+            con.execute("SET GLOBAL TimeZone = 'UTC'")
+        except BaseException:
+            release_path(path)
+            raise
+        try:
+            # Per connection only (cursors repeat it): long statements would draw a progress
+            # bar on stdout.
+            con.execute("SET enable_progress_bar = false")
+            migrate(con, path)
+        except BaseException as exc:
+            con.close()
+            release_path(path)
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(f"cannot prepare {path}: {exc}") from exc
+            raise
+        return cls(path, con)
+
+    def __enter__(self) -> MonitorStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    def _insert_new(self, spec: writes.TableSpec, table: pa.Table) -> int:
+        lo, hi = batches.time_range(table, spec.time_column)
+        with self._writing(f"adding {spec.table}") as con:
+            return writes.insert_new(con, spec, table, lo, hi)
+
+    # ---- writes --------------------------------------------------------------------------
+
+    def upsert_sandboxes(self, rows: Sequence[SandboxRow]) -> int:
+        """Insert new sandboxes; update known ones seen later than before (first_seen_at is
+        kept; a sandbox that had ended and is listed again is live again). Returns rows
+        inserted or updated."""
+        if not rows:
+            return 0
+        table = batches.sandboxes(rows)
+        with self._writing("upserting sandboxes") as con:
+            return writes.upsert_sandboxes(con, table)
+
+    def add_samples(self, rows: Sequence[SampleRow]) -> int:
+        """Append samples not stored yet, once per (sandbox_id, ts). Returns rows inserted."""
+        if not rows:
+            return 0
+        table = batches.samples(rows)
+        lo, hi = batches.time_range(table, "ts")
+        with self._writing("adding samples") as con:
+            written = writes.insert_new(con, writes.SAMPLES, table, lo, hi)
+            done_until = self._rollup_done_until
+            if written and done_until is not None and lo < done_until:
+                # A backfill reached into minutes already rolled up: have them rebuilt.
+                writes.mark_rollup_dirty(con, lo, min(hi, done_until))
+            return written
+
+    def add_team_samples(self, rows: Sequence[TeamSampleRow]) -> int:
+        """Append team usage rows, once per ts (the first stored wins). Returns rows inserted."""
+        return self._insert_new(writes.TEAM_SAMPLES, batches.team_samples(rows)) if rows else 0
+
+    def add_team_maxima(self, rows: Sequence[TeamMaxRow]) -> int:
+        """Record team maxima; readers get the latest per (metric, window). An observation
+        whose peak equals the latest stored one only moves its observed_at forward, so the
+        history holds changes, not every poll. Returns rows inserted or moved forward."""
+        if not rows:
+            return 0
+        table = batches.team_maxima(rows)
+        with self._writing("adding team maxima") as con:
+            return writes.add_team_maxima(con, table)
+
+    def add_events(self, rows: Sequence[EventRow]) -> int:
+        """Append lifecycle events, once per event_id. Returns rows inserted."""
+        return self._insert_new(writes.EVENTS, batches.events(rows)) if rows else 0
+
+    def add_log_lines(self, rows: Sequence[LogLineRow]) -> int:
+        """Append log lines, once per (sandbox_id, ts, message). Returns rows inserted."""
+        return self._insert_new(writes.LOG_LINES, batches.log_lines(rows)) if rows else 0
+
+    def add_incidents(self, rows: Sequence[IncidentRow]) -> int:
+        """Append OOM incidents, once per (sandbox_id, kind, at). Returns rows inserted."""
+        return self._insert_new(writes.INCIDENTS, batches.incidents(rows)) if rows else 0
+
+    def mark_ended(self, rows: Sequence[SandboxEndRow]) -> int:
+        """Mark sandboxes as gone from the list with their last sighting and, when known,
+        their end time and reason (a reason arriving later fills a missing one, never
+        replaces one). Sandboxes never upserted are skipped. Returns sandboxes changed."""
+        if not rows:
+            return 0
+        table = batches.sandbox_ends(rows)
+        with self._writing("marking sandboxes ended") as con:
+            return writes.mark_ended(con, table)
+
+    def record_run(self, run: CollectorRun) -> None:
+        """Record one run of a collector job (for `data_freshness` and `last_run`)."""
+        batches.require_aware(run.started_at, "started_at")
+        with self._writing("recording a collector run") as con:
+            writes.record_run(
+                con,
+                run.job,
+                run.started_at,
+                run.ended_at,
+                run.rows_written,
+                run.error,
+                run.retry_after_s,
+            )
+
+    def save_snapshot(self, kind: str, json_text: str, at: datetime) -> None:
+        """Keep `json_text` as the latest document of `kind` ("templates", "webhooks")."""
+        batches.require_aware(at, "at")
+        with self._writing(f"saving the {kind} snapshot") as con:
+            writes.save_snapshot(con, kind, json_text, at)
+
+    def record_action(
+        self,
+        at: datetime,
+        actor: str,
+        action: str,
+        sandbox_ids: Sequence[str],
+        outcome: str,
+        detail: str,
+    ) -> None:
+        """Audit one dashboard action (pause, extend, delete, ...) and its outcome."""
+        batches.require_aware(at, "at")
+        with self._writing("recording an action") as con:
+            writes.record_action(con, at, actor, action, sandbox_ids, outcome, detail)
+
+    # ---- what the collectors ask ---------------------------------------------------------
+
+    def live_sandbox_ids(self) -> set[str]:
+        """Ids of sandboxes seen and not marked ended."""
+        with self._reading() as cur:
+            return {
+                r[0]
+                for r in cur.execute("SELECT sandbox_id FROM sandboxes WHERE NOT ended").fetchall()
+            }
+
+    def last_sample_at(self, sandbox_ids: Sequence[str]) -> dict[str, datetime]:
+        """Time (UTC) of the newest stored sample of each given sandbox that has any."""
+        wanted = set(sandbox_ids)
+        found: dict[str, datetime] = {}
+        now = datetime.now(UTC)
+        with self._reading() as cur:
+            for lookback in _LAST_SAMPLE_LOOKBACKS:
+                if not wanted:
+                    break
+                ids = pa.table({"sandbox_id": pa.array(sorted(wanted), pa.string())})
+                since = now - lookback if lookback is not None else datetime.min.replace(tzinfo=UTC)
+                cur.register("_wanted", ids)
+                rows = cur.execute(
+                    """SELECT sandbox_id, max(ts) FROM samples
+                    WHERE ts >= ? AND sandbox_id IN (SELECT sandbox_id FROM _wanted)
+                    GROUP BY sandbox_id""",
+                    [since],
+                ).fetchall()
+                cur.unregister("_wanted")
+                for sandbox_id, ts in rows:
+                    found[sandbox_id] = utc(ts)
+                    wanted.discard(sandbox_id)
+        return found
+
+    def newest_event_at(self) -> datetime | None:
+        """Time (UTC) of the newest stored lifecycle event, None when there is none."""
+        with self._reading() as cur:
+            row = cur.execute("SELECT max(ts) FROM events").fetchone()
+        return utc(row[0]) if row and row[0] is not None else None
+
+    def last_run(self, job: str) -> CollectorRun | None:
+        """The latest recorded run of `job` (by start time), None when it never ran."""
+        with self._reading() as cur:
+            row = cur.execute(
+                """SELECT job, started_at, ended_at, rows_written, error, retry_after_s
+                FROM collector_runs WHERE job = ? ORDER BY started_at DESC LIMIT 1""",
+                [job],
+            ).fetchone()
+        if row is None:
+            return None
+        return CollectorRun(row[0], utc(row[1]), utc(row[2]), int(row[3]), row[4], row[5])
+
+    def sandbox_row(self, sandbox_id: str) -> SandboxRow | None:
+        """The sandbox's latest details as listed (`seen_at` is its last sighting)."""
+        with self._reading() as cur:
+            row = cur.execute(
+                """SELECT sandbox_id, template_id, alias, state, cpu_count, memory_mb,
+                    disk_size_mb, started_at, end_at, metadata_json, last_seen_at
+                FROM sandboxes WHERE sandbox_id = ?""",
+                [sandbox_id],
+            ).fetchone()
+        if row is None:
+            return None
+        metadata: dict[str, Any] = json.loads(row[9])
+        return SandboxRow(
+            sandbox_id=row[0],
+            template_id=row[1],
+            alias=row[2],
+            state=row[3],
+            cpu_count=row[4],
+            memory_mb=row[5],
+            disk_size_mb=row[6],
+            started_at=utc(row[7]),
+            end_at=utc(row[8]),
+            metadata={str(k): str(v) for k, v in metadata.items()},
+            seen_at=utc(row[10]),
+        )

@@ -1,0 +1,3 @@
+from tests.storage.rowmaker import store
+
+__all__ = ["store"]
