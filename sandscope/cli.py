@@ -1,4 +1,4 @@
-"""The `sandscope` command: `run`, and `api` for single E2B calls."""
+"""The `sandscope` command: `run`, `collect`, and `api` for single E2B calls."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     commands.add_parser("run", help="show the configuration and the API's health")
     commands.add_parser(
+        "collect",
+        help="collect metrics, events and logs into the DuckDB file, without the UI",
+    )
+    commands.add_parser(
         "sandboxd", help="run sandboxd, the local E2B-compatible runtime (SANDBOXD_* settings)"
     )
     add_api_parser(commands)
@@ -53,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if arguments.command == "run":
         return show_status(settings, sys.stdout)
+    if arguments.command == "collect":
+        # Imported here: the other commands need neither the scheduler nor DuckDB.
+        from sandscope.collect_command import run_collect
+
+        return run_collect(settings, sys.stdout, sys.stderr)
     return call_api(settings, arguments.action, arguments.json_args)
 
 

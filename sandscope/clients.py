@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
 import httpx
 
 from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
@@ -24,8 +28,11 @@ def _retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def open_client(settings: Settings) -> E2BClient:
-    """A sync client for `settings.e2b_api_url`; close it with `client.close()`."""
+def open_client(settings: Settings, *, sleep: Callable[[float], None] = time.sleep) -> E2BClient:
+    """A sync client for `settings.e2b_api_url`; close it with `client.close()`.
+
+    `sleep` waits between retries (the collector's returns early once it is stopping).
+    """
     http = httpx.Client(
         base_url=settings.e2b_api_url,
         headers=_headers(settings),
@@ -36,11 +43,17 @@ def open_client(settings: Settings) -> E2BClient:
         team_id=settings.e2b_team_id,
         retry=_retry_policy(settings),
         request_timeout_s=settings.request_timeout_s,
+        sleep=sleep,
     )
 
 
-def open_async_client(settings: Settings) -> AsyncE2BClient:
-    """An async client for `settings.e2b_api_url`; close it with `await client.aclose()`."""
+def open_async_client(
+    settings: Settings, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> AsyncE2BClient:
+    """An async client for `settings.e2b_api_url`; close it with `await client.aclose()`.
+
+    `sleep` waits between retries, as for `open_client`.
+    """
     http = httpx.AsyncClient(
         base_url=settings.e2b_api_url,
         headers=_headers(settings),
@@ -51,4 +64,5 @@ def open_async_client(settings: Settings) -> AsyncE2BClient:
         team_id=settings.e2b_team_id,
         retry=_retry_policy(settings),
         request_timeout_s=settings.request_timeout_s,
+        sleep=sleep,
     )

@@ -31,6 +31,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _DEFAULT_DATA_DIR = "~/.local/share/sandscope"
 _DB_FILE_NAME = "sandscope.duckdb"
+_DEFAULT_SANDBOXD_DIR = "~/.local/share/sandboxd"
 
 
 class SettingsError(ValueError):
@@ -183,6 +184,55 @@ class Settings:
             "SANDSCOPE_POLL_INTERVAL_S",
             "Seconds between metric polls.",
             _float_at_least(0, inclusive=False),
+        ),
+    )
+    events_interval_s: float = field(
+        default=10.0,
+        metadata=_meta(
+            "SANDSCOPE_EVENTS_INTERVAL_S",
+            "Seconds between reads of the team's lifecycle events.",
+            _float_at_least(0, inclusive=False),
+        ),
+    )
+    slow_interval_s: float = field(
+        default=60.0,
+        metadata=_meta(
+            "SANDSCOPE_SLOW_INTERVAL_S",
+            "Seconds between reads of team maxima, templates and webhooks.",
+            _float_at_least(0, inclusive=False),
+        ),
+    )
+    maintenance_interval_s: float = field(
+        default=60.0,
+        metadata=_meta(
+            "SANDSCOPE_MAINTENANCE_INTERVAL_S",
+            "Seconds between per-minute rollups and retention clean-ups of the store.",
+            _float_at_least(0, inclusive=False),
+        ),
+    )
+    raw_retention_days: float = field(
+        default=7.0,
+        metadata=_meta(
+            "SANDSCOPE_RAW_RETENTION_DAYS",
+            "Days raw 5 s samples are kept.",
+            _float_at_least(0, inclusive=False),
+        ),
+    )
+    rollup_retention_days: float = field(
+        default=90.0,
+        metadata=_meta(
+            "SANDSCOPE_ROLLUP_RETENTION_DAYS",
+            "Days per-minute rollups (maximum and mean) are kept.",
+            _float_at_least(0, inclusive=False),
+        ),
+    )
+    sandboxd_data_dir: Path = field(
+        default_factory=lambda: Path(_DEFAULT_SANDBOXD_DIR).expanduser(),
+        metadata=_meta(
+            "SANDSCOPE_SANDBOXD_DATA_DIR",
+            "sandboxd's data directory, where `collect` finds its key when E2B_API_KEY is unset.",
+            _path,
+            default_text=_DEFAULT_SANDBOXD_DIR,
         ),
     )
     request_timeout_s: float = field(

@@ -1,0 +1,167 @@
+"""`sandscope collect`: the collectors without the UI, until SIGINT or SIGTERM.
+
+With E2B_API_KEY set it collects from E2B_API_URL (E2B's cloud by default). Without one it
+collects from the local sandboxd: its default address (or E2B_API_URL, when set) and the
+key sandboxd keeps in its data directory, readable by the same user.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import UTC
+from types import FrameType
+from typing import IO
+
+from pydantic import SecretStr
+
+from collectors import Collector, CollectorConfig
+from collectors.scheduler import stop_aware_sleeps
+from sandscope.clients import open_async_client, open_client
+from sandscope.settings import Settings
+from storage import MonitorStore, StoreError
+from storage.rows import CollectorRun
+
+SANDBOXD_DEFAULT_URL = "http://127.0.0.1:3000"
+EXIT_STORE = 1
+EXIT_SETTINGS = 2
+_CLOUD_URL = Settings.__dataclass_fields__["e2b_api_url"].default
+
+
+class TargetError(Exception):
+    """No API to collect from: the message says what to set or start."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The settings to collect with (key, URL and team filled in) and how to say so."""
+
+    settings: Settings
+    description: str
+
+
+def choose_target(settings: Settings) -> Target:
+    """E2B (cloud or E2B_API_URL) with E2B_API_KEY; else the local sandboxd with its key."""
+    if settings.e2b_api_key is not None:
+        where = "E2B's cloud" if settings.e2b_api_url == _CLOUD_URL else "the E2B API"
+        return Target(settings, f"collecting from {where} at {settings.e2b_api_url}")
+    key_file = settings.sandboxd_data_dir / "api_key"
+    try:
+        key = key_file.read_text().strip()
+    except OSError as unreadable:
+        raise TargetError(
+            f"E2B_API_KEY is not set and sandboxd's key is not readable at {key_file} "
+            f"({unreadable.strerror}): start sandboxd (`sandscope sandboxd`), point "
+            "SANDSCOPE_SANDBOXD_DATA_DIR at its data directory, or set E2B_API_KEY"
+        ) from None
+    url = settings.e2b_api_url if settings.e2b_api_url != _CLOUD_URL else SANDBOXD_DEFAULT_URL
+    team_id = settings.e2b_team_id
+    team_file = settings.sandboxd_data_dir / "team_id"
+    if team_id is None and team_file.is_file():
+        team_id = team_file.read_text().strip() or None
+    local = dataclasses.replace(
+        settings, e2b_api_key=SecretStr(key), e2b_api_url=url, e2b_team_id=team_id
+    )
+    return Target(
+        local,
+        f"E2B_API_KEY is not set: collecting from the local sandboxd at {url} "
+        f"with the key in {key_file}",
+    )
+
+
+def collector_config(settings: Settings) -> CollectorConfig:
+    """The jobs' intervals from the settings: team, trouble and backfill follow the poll."""
+    poll_s = settings.poll_interval_s
+    return CollectorConfig(
+        poll_interval_s=poll_s,
+        team_interval_s=poll_s,
+        trouble_interval_s=poll_s,
+        backfill_interval_s=poll_s,
+        events_interval_s=settings.events_interval_s,
+        slow_interval_s=settings.slow_interval_s,
+        maintenance_interval_s=settings.maintenance_interval_s,
+        raw_retention_days=settings.raw_retention_days,
+        rollup_retention_days=settings.rollup_retention_days,
+        # Two missed samples at 5 s, or two missed polls when polls are further apart.
+        backfill_gap_s=max(CollectorConfig().backfill_gap_s, 2 * poll_s + 2),
+    )
+
+
+def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
+    """Collect until SIGINT/SIGTERM; 0 after a clean stop, 1 if the store cannot be opened
+    (another process holds it), 2 when there is no API to collect from."""
+    try:
+        target = choose_target(settings)
+    except TargetError as no_target:
+        print(f"sandscope: {no_target}", file=err)
+        return EXIT_SETTINGS
+    try:
+        store = MonitorStore.open(settings.db_path)
+    except StoreError as unusable:
+        print(f"sandscope: {unusable}", file=err)
+        return EXIT_STORE
+    # The scheduler and the HTTP client log every run and request at INFO; the lines
+    # printed here say the same thing once per run.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    printer = RunPrinter(out)
+    config = collector_config(target.settings)
+    stopping = threading.Event()
+    sleep, async_sleep = stop_aware_sleeps(stopping)
+    collector = Collector(
+        store,
+        open_client(target.settings, sleep=sleep),
+        open_async_client(target.settings, sleep=async_sleep),
+        config,
+        on_run=printer.print_run,
+        stopping=stopping,
+    )
+    stop = _stop_on_signals()
+    printer.say(target.description)
+    intervals = ", ".join(f"{name} {config.interval_s(name):g} s" for name in collector.job_names)
+    printer.say(f"into {settings.db_path}; jobs: {intervals}; Ctrl-C stops")
+    collector.start()
+    while not stop.wait(1.0):
+        pass
+    printer.say("stopping: finishing the runs in progress, then closing the store")
+    collector.stop()
+    printer.say("stopped")
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
+class RunPrinter:
+    """One compact line per finished run, from any thread."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            print(line, file=self._out, flush=True)
+
+    def print_run(self, run: CollectorRun, delay_s: float | None) -> None:
+        """`12:00:05 poll         ok   42 rows  0.21 s`, or the error and the next try."""
+        took_s = (run.ended_at - run.started_at).total_seconds()
+        when = run.started_at.astimezone(UTC).strftime("%H:%M:%S")
+        status = "ok" if run.error is None else "FAILED"
+        line = f"{when} {run.job:<12} {status:<6} {run.rows_written:>6} rows {took_s:6.2f} s"
+        if run.error is not None:
+            line += f"  {run.error}"
+            if delay_s is not None:
+                line += f" (next try in {delay_s:g} s)"
+        self.say(line)

@@ -1,0 +1,103 @@
+"""A real sandboxd per test module (a sample every 0.5 s), a DuckDB file per test, and
+collectors on both with short intervals, stopped at the end of each test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collectors import Collector, CollectorConfig
+from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
+from storage import MonitorStore
+from tests.collectors.faults import FaultyAPI
+from tests.collectors.helpers import FAST
+from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+
+MakeCollector = Callable[..., Collector]
+
+
+@pytest.fixture(scope="module")
+def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandboxd]:
+    data_dir: Path = tmp_path_factory.mktemp("sandboxd")
+    with running_sandboxd(
+        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="0.5", SANDBOXD_MAX_SANDBOXES="8"
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def api(sandboxd: RunningSandboxd) -> Iterator[httpx.Client]:
+    """sandboxd's API, straight (no faults), to make and end sandboxes."""
+    with httpx.Client(
+        base_url=sandboxd.api_url, headers={"X-API-Key": sandboxd.api_key}, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def new_sandbox(api: httpx.Client) -> Iterator[Callable[..., str]]:
+    """Creates sandboxes (`base` for 120 s unless told); kills what is left after the test."""
+    made: list[str] = []
+
+    def create(template: str = "base", timeout_s: int = 120) -> str:
+        answer = api.post("/sandboxes", json={"templateID": template, "timeout": timeout_s})
+        answer.raise_for_status()
+        sandbox_id: str = answer.json()["sandboxID"]
+        made.append(sandbox_id)
+        return sandbox_id
+
+    yield create
+    for sandbox_id in made:
+        api.delete(f"/sandboxes/{sandbox_id}")  # 404 when the test ended it already
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "monitor.duckdb"
+
+
+@pytest.fixture
+def make_collector(sandboxd: RunningSandboxd, db_path: Path) -> Iterator[MakeCollector]:
+    """Builds a collector on sandboxd and `db_path` (through `faults` if given); each is
+    stopped at the end of the test. Clients make one attempt per call unless told."""
+    made: list[Collector] = []
+
+    def make(
+        config: CollectorConfig = FAST,
+        faults: FaultyAPI | None = None,
+        max_attempts: int = 1,
+        request_timeout_s: float = 2.0,
+    ) -> Collector:
+        headers = {"X-API-Key": sandboxd.api_key}
+        retry = RetryPolicy(max_attempts=max_attempts, retry_after_cap_s=0)
+        http = httpx.Client(
+            base_url=sandboxd.api_url,
+            headers=headers,
+            transport=faults.sync_transport() if faults else None,
+        )
+        async_http = httpx.AsyncClient(
+            base_url=sandboxd.api_url,
+            headers=headers,
+            transport=faults.async_transport() if faults else None,
+        )
+        options: dict[str, Any] = {
+            "team_id": sandboxd.team_id,
+            "retry": retry,
+            "request_timeout_s": request_timeout_s,
+        }
+        collector = Collector(
+            MonitorStore.open(db_path),
+            E2BClient(http, **options),
+            AsyncE2BClient(async_http, **options),
+            config,
+        )
+        made.append(collector)
+        return collector
+
+    yield make
+    for collector in made:
+        collector.stop()

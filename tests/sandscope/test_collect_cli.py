@@ -1,0 +1,228 @@
+"""`sandscope collect`: which API it targets, one process per file, a clean stop on a signal.
+
+The processes here collect from a scripted API on 127.0.0.1 (an empty team) into a DuckDB
+file under tmp_path; `tests/collectors/test_crash.py` runs it against a real sandboxd.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collectors import CollectorConfig
+from sandscope.cli import main
+from sandscope.collect_command import SANDBOXD_DEFAULT_URL, choose_target, collector_config
+from sandscope.settings import load_settings
+from storage import MonitorStore
+from tests.e2bapi import payloads
+from tests.sandscope.local_api import ScriptedAPI, scripted_api
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+API_KEY = "e2b_00112233445566778899aabbccddeeff00112233"
+SANDBOXD_KEY = "e2b_99887766554433221100ffeeddccbbaa99887766"
+READY_TIMEOUT_S = 20.0
+
+
+@pytest.fixture
+def api() -> Iterator[ScriptedAPI]:
+    """An E2B API with an empty team."""
+    with scripted_api() as server:
+        server.on("GET", "/v2/sandboxes", 200, [])
+        server.on("GET", "/events/sandboxes", 200, [])
+        server.on("GET", f"/teams/{payloads.TEAM_ID}/metrics", 200, [])
+        server.on("GET", f"/teams/{payloads.TEAM_ID}/metrics/max", 200, payloads.max_team_metric())
+        yield server
+
+
+def collect_env(tmp_path: Path, api: ScriptedAPI, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("E2B_", "SANDSCOPE_"))}
+    env.update(
+        E2B_API_URL=api.url,
+        E2B_TEAM_ID=payloads.TEAM_ID,
+        SANDSCOPE_DB=str(tmp_path / "monitor.duckdb"),
+        SANDSCOPE_SANDBOXD_DATA_DIR=str(tmp_path / "no-sandboxd"),
+        SANDSCOPE_POLL_INTERVAL_S="0.5",
+        SANDSCOPE_MAX_ATTEMPTS="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Collect:
+    """A `sandscope collect` process whose stdout a thread reads line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandscope", "collect"],
+            cwd=REPOSITORY,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, pattern: str) -> None:
+        """Wait for a printed line matching the regular expression `pattern`."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not any(re.search(pattern, line) for line in list(self.lines)):
+            assert self.process.poll() is None, self.finish_output()
+            assert time.monotonic() < deadline, f"no line like {pattern!r}: {self.lines}"
+            time.sleep(0.05)
+
+    def stop(self, signum: int) -> tuple[int, str]:
+        """Send `signum`; the exit code and stderr."""
+        self.process.send_signal(signum)
+        return self.process.wait(30), self.finish_output()
+
+    def finish_output(self) -> str:
+        self._reader.join(10)
+        assert self.process.stdout is not None and self.process.stderr is not None
+        self.process.stdout.close()
+        err = self.process.stderr.read()
+        self.process.stderr.close()
+        return err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_it_cleanly_with_the_runs_recorded(
+    api: ScriptedAPI, tmp_path: Path, signum: int
+) -> None:
+    collect = Collect(collect_env(tmp_path, api, E2B_API_KEY=API_KEY))
+    collect.wait_for_line(r"^\S+ poll +ok")
+
+    code, err = collect.stop(signum)
+
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert collect.lines[0] == f"collecting from the E2B API at {api.url}"
+    assert "stopping: finishing the runs in progress, then closing the store" in collect.lines
+    assert collect.lines[-1] == "stopped"
+    with MonitorStore.open(tmp_path / "monitor.duckdb") as store:
+        last_poll = store.last_run("poll")
+    assert last_poll is not None and last_poll.error is None
+    assert all(r.headers.get("X-API-Key") == API_KEY for r in api.requests)
+
+
+def test_a_second_collect_on_the_same_file_is_refused_naming_the_first(
+    api: ScriptedAPI, tmp_path: Path
+) -> None:
+    env = collect_env(tmp_path, api, E2B_API_KEY=API_KEY)
+    first = Collect(env)
+    try:
+        first.wait_for_line("Ctrl-C stops")
+        started = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, "-m", "sandscope", "collect"],
+            cwd=REPOSITORY,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        took_s = time.monotonic() - started
+    finally:
+        code, _ = first.stop(signal.SIGTERM)
+
+    assert second.returncode == 1
+    assert f"is in use by process {first.process.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert second.stdout == ""  # nothing collected, nothing printed
+    assert took_s < 10
+    assert code == 0
+
+
+def test_without_a_key_it_collects_from_sandboxd_with_sandboxd_s_key(
+    api: ScriptedAPI, tmp_path: Path
+) -> None:
+    sandboxd_dir = tmp_path / "sandboxd"
+    sandboxd_dir.mkdir()
+    (sandboxd_dir / "api_key").write_text(SANDBOXD_KEY + "\n")
+    (sandboxd_dir / "team_id").write_text(payloads.TEAM_ID + "\n")
+    env = collect_env(tmp_path, api, SANDSCOPE_SANDBOXD_DATA_DIR=str(sandboxd_dir))
+    del env["E2B_TEAM_ID"]
+    collect = Collect(env)
+    collect.wait_for_line(r"^\S+ team +ok")
+    code, err = collect.stop(signal.SIGTERM)
+
+    assert code == 0, err
+    assert collect.lines[0] == (
+        f"E2B_API_KEY is not set: collecting from the local sandboxd at {api.url} "
+        f"with the key in {sandboxd_dir / 'api_key'}"
+    )
+    assert {r.headers.get("X-API-Key") for r in api.requests} == {SANDBOXD_KEY}
+    assert any(r.path.startswith(f"/teams/{payloads.TEAM_ID}/") for r in api.requests)
+
+
+def test_without_a_key_or_sandboxd_it_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml
+    monkeypatch.delenv("E2B_API_KEY", raising=False)
+    monkeypatch.setenv("SANDSCOPE_SANDBOXD_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("SANDSCOPE_DB", str(tmp_path / "monitor.duckdb"))
+
+    assert main(["collect"]) == 2
+    err = capsys.readouterr().err
+    assert "E2B_API_KEY is not set" in err and "sandscope sandboxd" in err
+    assert not (tmp_path / "monitor.duckdb").exists()
+
+
+def test_the_target_without_a_key_is_sandboxd_s_default_address(tmp_path: Path) -> None:
+    (tmp_path / "api_key").write_text(SANDBOXD_KEY)
+    settings = load_settings({"SANDSCOPE_SANDBOXD_DATA_DIR": str(tmp_path)}, secrets_file=None)
+
+    target = choose_target(settings)
+
+    assert target.settings.e2b_api_url == SANDBOXD_DEFAULT_URL == "http://127.0.0.1:3000"
+    assert target.settings.e2b_api_key is not None
+    assert target.settings.e2b_api_key.get_secret_value() == SANDBOXD_KEY
+    assert target.settings.e2b_team_id is None  # no team_id file: learned from events
+    assert "local sandboxd at http://127.0.0.1:3000" in target.description
+
+
+def test_with_a_key_the_target_is_e2b_s_cloud() -> None:
+    settings = load_settings({"E2B_API_KEY": API_KEY}, secrets_file=None)
+
+    target = choose_target(settings)
+
+    assert target.settings is settings
+    assert target.description == "collecting from E2B's cloud at https://api.e2b.app"
+
+
+def test_the_jobs_intervals_come_from_the_settings() -> None:
+    settings = load_settings(
+        {
+            "SANDSCOPE_POLL_INTERVAL_S": "2",
+            "SANDSCOPE_EVENTS_INTERVAL_S": "7",
+            "SANDSCOPE_SLOW_INTERVAL_S": "30",
+            "SANDSCOPE_MAINTENANCE_INTERVAL_S": "90",
+            "SANDSCOPE_RAW_RETENTION_DAYS": "3",
+            "SANDSCOPE_ROLLUP_RETENTION_DAYS": "30",
+        },
+        secrets_file=None,
+    )
+
+    config = collector_config(settings)
+
+    assert [config.interval_s(job) for job in ("poll", "team", "trouble", "backfill")] == [2] * 4
+    assert (config.events_interval_s, config.slow_interval_s) == (7, 30)
+    assert config.maintenance_interval_s == 90
+    assert (config.raw_retention_days, config.rollup_retention_days) == (3, 30)
+    assert config.backfill_gap_s == CollectorConfig().backfill_gap_s
