@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 RAW_WINDOW = timedelta(seconds=3599)
 
 
+BACKFILL_QUEUE_SNAPSHOT = "backfill_gaps"
+
+
+def save_backfill_queue(ctx: JobContext) -> None:
+    """Keep the waiting gaps in the store, so a restart fetches them too."""
+    ctx.store.save_snapshot(BACKFILL_QUEUE_SNAPSHOT, ctx.backfill.to_json(), ctx.clock())
+
+
 def backfill(ctx: JobContext) -> int:
     """Fetch waiting gaps, at most `backfill_requests_per_run` requests; the rest waits for
     the next run. A gap whose sandbox the API no longer knows is dropped. The samples go to
@@ -48,6 +56,8 @@ def backfill(ctx: JobContext) -> int:
     finally:
         ctx.backfill.put_back(waiting)
         fetched.flush()
+        # After the samples: a kill before this refetches a gap, and the store dedups.
+        save_backfill_queue(ctx)
     return ctx.tally.rows
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from collectors import oom, parse
+from collectors.backfill import save_backfill_queue
 from collectors.context import JobContext
 from collectors.work import Gap, Trouble
 from e2bapi import actions
@@ -64,6 +65,8 @@ def poll(ctx: JobContext) -> int:
         # Samples of IDs not asked for (an API answering more than asked) are not trusted.
         samples = parse.latest_sample_rows({k: v for k, v in latest.items() if k in running})
         _note_gaps(ctx, samples, running, gap_after)
+        # Saved before the samples: once they are stored, the gap cannot be seen again.
+        save_backfill_queue(ctx)
         ctx.wrote(ctx.store.add_samples(samples))
         for sample in samples:
             ctx.watch.memory_sample(sample.sandbox_id, sample.ts, oom.is_memory_high(sample))

@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from collectors import jobs
 from collectors.async_actions import AsyncActions
-from collectors.backfill import backfill
+from collectors.backfill import BACKFILL_QUEUE_SNAPSHOT, backfill
 from collectors.config import CollectorConfig
 from collectors.context import Clock, JobContext
 from collectors.trouble import trouble
@@ -129,7 +129,7 @@ class Collector:
             store=store,
             clock=clock,
             config=self.config,
-            backfill=BackfillQueue(),
+            backfill=_saved_backfill_queue(store),
             watch=TroubleWatch(),
             sweep=LogSweep(timedelta(seconds=self.config.log_sweep_lookback_s)),
             stopping=stopping if stopping is not None else threading.Event(),
@@ -250,3 +250,10 @@ class Collector:
             log.info("job %s missed a run (the machine was too busy)", event.job_id)
         else:
             log.debug("job %s still running at its next run time; that run skipped", event.job_id)
+
+
+def _saved_backfill_queue(store: MonitorStore) -> BackfillQueue:
+    """The gaps a previous run saved but had not fetched yet."""
+    queue = BackfillQueue()
+    queue.load_json(store.snapshot(BACKFILL_QUEUE_SNAPSHOT))
+    return queue

@@ -2,13 +2,14 @@
 
 The poll job notices gaps in a sandbox's samples and signs of trouble (memory near its
 limit, an end); the events job notices kills; the trouble job's log sweep notices OOM
-lines. The backfill and trouble jobs take that work in later runs. Nothing here survives
-a restart: after one, the first poll finds each sandbox's gap again by comparing its new
-sample with the last stored one.
+lines. The backfill and trouble jobs take that work in later runs. The backfill queue is
+also saved in the store (`to_json`/`load_json`) before the samples that reveal a gap are
+written, so a kill -9 between the poll and the backfill loses no gap.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -72,6 +73,30 @@ class BackfillQueue:
     def __len__(self) -> int:
         with self._lock:
             return len(self._gaps)
+
+    def to_json(self) -> str:
+        """The waiting gaps, for the store."""
+        with self._lock:
+            gaps = [
+                {
+                    "sandbox_id": g.sandbox_id,
+                    "since": g.since.isoformat(),
+                    "until": g.until.isoformat(),
+                }
+                for g in self._gaps.values()
+            ]
+        return json.dumps(gaps)
+
+    def load_json(self, text: str | None) -> None:
+        """Queue the gaps a previous run saved (nothing when `text` is None)."""
+        for gap in json.loads(text or "[]"):
+            self.want(
+                Gap(
+                    gap["sandbox_id"],
+                    datetime.fromisoformat(gap["since"]),
+                    datetime.fromisoformat(gap["until"]),
+                )
+            )
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,12 @@ class MonitorStore(questions.Questions, maintenance.Maintenance):
             row = cur.execute("SELECT max(ts) FROM events").fetchone()
         return utc(row[0]) if row and row[0] is not None else None
 
+    def snapshot(self, kind: str) -> str | None:
+        """The latest JSON document saved as `kind`, None when there is none."""
+        with self._reading() as cur:
+            row = cur.execute("SELECT json_text FROM snapshots WHERE kind = ?", [kind]).fetchone()
+        return str(row[0]) if row else None
+
     def last_run(self, job: str) -> CollectorRun | None:
         """The latest recorded run of `job` (by start time), None when it never ran."""
         with self._reading() as cur:

@@ -117,3 +117,22 @@ def test_the_log_sweep_takes_turns_and_moves_its_cursor() -> None:
     assert sweep.cursor("a", at(600)) == at(403)
     sweep.next_sandboxes(["b"], 3)  # "a" is gone: its cursor too
     assert sweep.cursor("a", at(600)) == at(300)
+
+
+def test_the_backfill_queue_survives_a_restart_through_its_json() -> None:
+    """Saved before the samples that reveal a gap: a kill -9 in between loses no gap."""
+    from datetime import UTC, datetime
+
+    from collectors.work import BackfillQueue, Gap
+
+    queue = BackfillQueue()
+    gap = Gap(
+        "sbx", datetime(2026, 11, 26, 10, 0, tzinfo=UTC), datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
+    )
+    queue.want(gap)
+    restarted = BackfillQueue()
+    restarted.load_json(queue.to_json())
+    assert restarted.take(10) == [gap]
+    empty = BackfillQueue()
+    empty.load_json(None)
+    assert len(empty) == 0

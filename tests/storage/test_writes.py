@@ -164,6 +164,8 @@ def test_runs_snapshots_and_actions(store: MonitorStore) -> None:
 
     store.save_snapshot("templates", '["new"]', at(10))
     store.save_snapshot("templates", '["old"]', at(0))  # older: does not replace
+    assert store.snapshot("templates") == '["new"]'
+    assert store.snapshot("webhooks") is None
     store.record_action(at(0), "alice", "pause", ["a", "b"], "ok", "")
     with store._reading() as cur:
         assert cur.execute("SELECT json_text FROM snapshots").fetchall() == [('["new"]',)]
