@@ -79,6 +79,9 @@ class SandboxManager:
         self.max_processes = max_processes
         self.clock = clock
         self.live: dict[str, LiveSandbox] = {}
+        self.started_at = clock()
+        # Per template since this start: how many sandboxes, and the last one's start (UTC).
+        self.spawns: dict[str, tuple[int, datetime]] = {}
         self.start_times: list[datetime] = []
         self.idempotency_keys: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,6 +136,8 @@ class SandboxManager:
             self.idempotency_keys[idempotency_key] = record.sandbox_id
         live.watcher = asyncio.create_task(self._watch_agent(live))
         self.start_times.append(now)
+        count, _ = self.spawns.get(record.template_id, (0, now))
+        self.spawns[record.template_id] = (count + 1, now)
         self.journal.save(record)
         self.journal.event(record, events.CREATED, {"sandbox_metadata": record.metadata or None})
         internet = ""

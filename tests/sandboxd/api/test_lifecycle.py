@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2bapi.models.templates import Template
 from tests.sandboxd.running_sandboxd import RunningSandboxd
 
 WAIT_S = 15.0
@@ -161,3 +162,13 @@ def test_logs_record_the_lifecycle(api: httpx.Client, sandbox: dict[str, Any]) -
     assert set(logs[0]) == {"timestamp", "level", "message", "fields"}
     legacy = api.get(f"/sandboxes/{sandbox['sandboxID']}/logs").json()
     assert set(legacy) == {"logs", "logEntries"}
+
+
+def test_templates_are_listed_as_e2b_lists_them(api: httpx.Client, sandbox: dict[str, Any]) -> None:
+    answer = api.get("/v2/templates").json()
+    Template.model_validate(answer[0])  # what sandscope's client requires of a template
+    templates = {item["templateID"]: item for item in answer}
+    assert set(templates) == {"base", "small"}
+    base = templates["base"]
+    assert (base["cpuCount"], base["memoryMB"], base["buildStatus"]) == (2, 512, "ready")
+    assert base["spawnCount"] >= 1 and base["lastSpawnedAt"] is not None
