@@ -15,7 +15,7 @@ from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
 from storage import MonitorStore
 from tests.collectors.faults import FaultyAPI
 from tests.collectors.helpers import FAST
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
 
 MakeCollector = Callable[..., Collector]
 
@@ -32,9 +32,7 @@ def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbo
 @pytest.fixture
 def api(sandboxd: RunningSandboxd) -> Iterator[httpx.Client]:
     """sandboxd's API, straight (no faults), to make and end sandboxes."""
-    with httpx.Client(
-        base_url=sandboxd.api_url, headers={"X-API-Key": sandboxd.api_key}, timeout=30
-    ) as client:
+    with api_client(sandboxd) as client:
         yield client
 
 

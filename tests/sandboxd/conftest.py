@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,5 @@ def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbo
 @pytest.fixture
 def api(sandboxd: RunningSandboxd) -> Iterator[httpx.Client]:
     """An HTTP client on sandboxd's API, with its key."""
-    with httpx.Client(
-        base_url=sandboxd.api_url, headers={"X-API-Key": sandboxd.api_key}, timeout=30
-    ) as client:
+    with api_client(sandboxd) as client:
         yield client

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 READY_LINE = re.compile(r"sandboxd ready: api (\S+) envd (\S+)")
 START_TIMEOUT_S = 30.0
@@ -75,6 +77,15 @@ def running_sandboxd(data_dir: Path, **settings: str) -> Iterator[RunningSandbox
         finally:
             stop(process)
             _remove_cgroup_parent(env["SANDBOXD_CGROUP_PARENT"])
+
+
+@contextmanager
+def api_client(server: RunningSandboxd) -> Iterator[httpx.Client]:
+    """An HTTP client on `server`'s API, with its key."""
+    with httpx.Client(
+        base_url=server.api_url, headers={"X-API-Key": server.api_key}, timeout=30
+    ) as client:
+        yield client
 
 
 def _remove_cgroup_parent(parent: str) -> None:
