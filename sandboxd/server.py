@@ -82,8 +82,14 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     )
     for cleaned in await manager.start():
         log.warning("cleaned up after the last run: %s", cleaned)
-    api_listener = _listen(settings.host, settings.api_port)
-    envd_listener = _listen(settings.host, settings.envd_port)
+    try:
+        api_listener = _listen(settings.host, settings.api_port)
+        envd_listener = _listen(settings.host, settings.envd_port)
+    except OSError:
+        # A port in use: leave no cgroup parent or mounts directory behind.
+        await manager.shutdown()
+        store.close()
+        raise
     endpoints = Endpoints(
         api_url=f"http://{settings.host}:{api_listener.getsockname()[1]}",
         envd_url=f"http://{settings.host}:{envd_listener.getsockname()[1]}",

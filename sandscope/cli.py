@@ -1,4 +1,5 @@
-"""The `sandscope` command: `run`, `collect`, and `api` for single E2B calls."""
+"""The `sandscope` command: `run` (the monitor), `collect`, `status`, `sandboxd`,
+`hash-password`, and `api` for single E2B calls."""
 
 from __future__ import annotations
 
@@ -29,13 +30,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sandscope {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
-    commands.add_parser("run", help="show the configuration and the API's health")
+    run = commands.add_parser(
+        "run",
+        help="the monitor: collectors and dashboard (and, without E2B_API_KEY, sandboxd and "
+        "the demo sandboxes)",
+    )
+    run.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="start no demo sandboxes on the local sandboxd (as SANDSCOPE_DEMO=0)",
+    )
+    commands.add_parser("status", help="show the configuration and the API's health")
     commands.add_parser(
         "collect",
         help="collect metrics, events and logs into the DuckDB file, without the UI",
     )
     commands.add_parser(
         "sandboxd", help="run sandboxd, the local E2B-compatible runtime (SANDBOXD_* settings)"
+    )
+    commands.add_parser(
+        "hash-password",
+        help="read a password (twice, without echo) and print its hash for .streamlit/secrets.toml",
     )
     add_api_parser(commands)
     return parser
@@ -49,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sandboxd.cli import main as sandboxd_main
 
         return sandboxd_main([])
+    if arguments.command == "hash-password":
+        from sandscope.password_command import run_hash_password
+
+        return run_hash_password(sys.stdin.isatty())
     try:
         settings = load_settings()
     except SettingsError as bad_setting:
@@ -56,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     if arguments.command == "run":
+        # Imported here: Streamlit, DuckDB and the scheduler load only for the monitor.
+        from sandscope.run_command import RunOptions, run_monitor
+
+        return run_monitor(settings, sys.stdout, sys.stderr, RunOptions(demo=not arguments.no_demo))
+    if arguments.command == "status":
         return show_status(settings, sys.stdout)
     if arguments.command == "collect":
         # Imported here: the other commands need neither the scheduler nor DuckDB.
@@ -87,7 +111,7 @@ def call_api(settings: Settings, action_name: str, json_args: str) -> int:
 
 
 def show_status(settings: Settings, out: IO[str]) -> int:
-    """Print the configuration and the API's health. Until the monitor lands, this is `run`."""
+    """`sandscope status`: print the configuration and the API's health."""
     out.write("sandscope configuration:\n")
     rows = describe(settings)
     width = max(len(name) for name, _ in rows)

@@ -19,7 +19,7 @@ from typing import IO
 from pydantic import SecretStr
 
 from collectors import Collector, CollectorConfig
-from collectors.scheduler import stop_aware_sleeps
+from collectors.scheduler import RunListener, stop_aware_sleeps
 from sandscope.clients import open_async_client, open_client
 from sandscope.settings import Settings
 from storage import MonitorStore, StoreError
@@ -46,8 +46,7 @@ class Target:
 def choose_target(settings: Settings) -> Target:
     """E2B (cloud or E2B_API_URL) with E2B_API_KEY; else the local sandboxd with its key."""
     if settings.e2b_api_key is not None:
-        where = "E2B's cloud" if settings.e2b_api_url == _CLOUD_URL else "the E2B API"
-        return Target(settings, f"collecting from {where} at {settings.e2b_api_url}")
+        return Target(settings, f"collecting from {e2b_api_words(settings)}")
     key_file = settings.sandboxd_data_dir / "api_key"
     try:
         key = key_file.read_text().strip()
@@ -70,6 +69,12 @@ def choose_target(settings: Settings) -> Target:
         f"E2B_API_KEY is not set: collecting from the local sandboxd at {url} "
         f"with the key in {key_file}",
     )
+
+
+def e2b_api_words(settings: Settings) -> str:
+    """`E2B's cloud at https://api.e2b.app`, or `the E2B API at <E2B_API_URL>`."""
+    where = "E2B's cloud" if settings.e2b_api_url == _CLOUD_URL else "the E2B API"
+    return f"{where} at {settings.e2b_api_url}"
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
@@ -103,22 +108,10 @@ def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
     except StoreError as unusable:
         print(f"sandscope: {unusable}", file=err)
         return EXIT_STORE
-    # The scheduler and the HTTP client log every run and request at INFO; the lines
-    # printed here say the same thing once per run.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_library_logs()
     printer = RunPrinter(out)
-    config = collector_config(target.settings)
-    stopping = threading.Event()
-    sleep, async_sleep = stop_aware_sleeps(stopping)
-    collector = Collector(
-        store,
-        open_client(target.settings, sleep=sleep),
-        open_async_client(target.settings, sleep=async_sleep),
-        config,
-        on_run=printer.print_run,
-        stopping=stopping,
-    )
+    collector = build_collector(store, target.settings, printer.print_run)
+    config = collector.config
     stop = _stop_on_signals()
     printer.say(target.description)
     intervals = ", ".join(f"{name} {config.interval_s(name):g} s" for name in collector.job_names)
@@ -130,6 +123,29 @@ def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
     collector.stop()
     printer.say("stopped")
     return 0
+
+
+def quiet_library_logs() -> None:
+    """The scheduler and the HTTP client log every run and request at INFO; the monitor's
+    own lines say the same once per run."""
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def build_collector(store: MonitorStore, settings: Settings, on_run: RunListener) -> Collector:
+    """A Collector on `store` reading the API of `settings` (its key, URL and team filled
+    in), its intervals from `collector_config`; its clients' retry waits end when it stops.
+    Not started."""
+    stopping = threading.Event()
+    sleep, async_sleep = stop_aware_sleeps(stopping)
+    return Collector(
+        store,
+        open_client(settings, sleep=sleep),
+        open_async_client(settings, sleep=async_sleep),
+        collector_config(settings),
+        on_run=on_run,
+        stopping=stopping,
+    )
 
 
 def _stop_on_signals() -> threading.Event:
@@ -144,11 +160,12 @@ def _stop_on_signals() -> threading.Event:
 
 
 class RunPrinter:
-    """One compact line per finished run, from any thread."""
+    """One compact line per finished run (or per failure and recovery), from any thread."""
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
         self._lock = threading.Lock()
+        self._failing: set[str] = set()
 
     def say(self, line: str) -> None:
         with self._lock:
@@ -165,3 +182,18 @@ class RunPrinter:
             if delay_s is not None:
                 line += f" (next try in {delay_s:g} s)"
         self.say(line)
+
+    def print_trouble(self, run: CollectorRun, delay_s: float | None) -> None:
+        """Only failed runs, and the first success of a job after it failed: for `run`,
+        whose terminal shows the dashboard's URL and should stay quiet while all is well."""
+        with self._lock:
+            recovered = run.error is None and run.job in self._failing
+            if run.error is None:
+                self._failing.discard(run.job)
+            else:
+                self._failing.add(run.job)
+        if run.error is not None:
+            self.print_run(run, delay_s)
+        elif recovered:
+            when = run.started_at.astimezone(UTC).strftime("%H:%M:%S")
+            self.say(f"{when} {run.job:<12} ok again")

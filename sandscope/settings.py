@@ -103,6 +103,25 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+_TRUE_WORDS = ("1", "true", "yes", "on")
+_FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _bool(raw: str) -> bool:
+    word = raw.lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(f"one of {', '.join(_TRUE_WORDS + _FALSE_WORDS)}")
+
+
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise ValueError("a port number from 0 to 65535 (0 picks a free port)")
+    return int(raw)
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in LOG_LEVELS:
@@ -259,6 +278,44 @@ class Settings:
             _float_at_least(0, inclusive=True),
         ),
     )
+    dashboard_address: str = field(
+        default="127.0.0.1",
+        metadata=_meta(
+            "SANDSCOPE_ADDRESS",
+            "Address the dashboard listens on; anything but loopback needs logins in "
+            "`.streamlit/secrets.toml`.",
+            _text,
+        ),
+    )
+    dashboard_port: int = field(
+        default=8501,
+        metadata=_meta("SANDSCOPE_PORT", "Port the dashboard listens on.", _port),
+    )
+    read_only: bool = field(
+        default=False,
+        metadata=_meta(
+            "SANDSCOPE_READ_ONLY",
+            "Hide pause, resume, extend and delete: the dashboard only reads.",
+            _bool,
+        ),
+    )
+    demo: bool = field(
+        default=True,
+        metadata=_meta(
+            "SANDSCOPE_DEMO",
+            "With the local sandboxd, `run` starts the demo sandboxes (`--no-demo` turns it off).",
+            _bool,
+        ),
+    )
+    concurrency_limit: int | None = field(
+        default=None,
+        metadata=_meta(
+            "SANDSCOPE_CONCURRENCY_LIMIT",
+            "The team's concurrent-sandbox limit drawn on the overview (E2B's API does not "
+            "report it: 20 on Hobby, 100 on Pro); `run` fills it in for the local sandboxd.",
+            _int_at_least(1),
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_meta(
@@ -360,6 +417,8 @@ def _secret_from_file(
 def _display(value: object) -> str:
     if value is None:
         return "not set"
+    if isinstance(value, bool):  # as the variable is written: "true" / "false"
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

@@ -55,11 +55,13 @@ def _rebuild_minutes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime)
         [lo, hi],
     )
     row = con.execute(
-        """INSERT INTO team_1m
+        """INSERT INTO team_1m (minute, sandboxes, cpu_used_vcpus_max, cpu_used_vcpus_mean,
+            mem_used_bytes_max, mem_used_bytes_mean, mem_total_bytes, disk_used_bytes_max,
+            disk_total_bytes, cpu_total_vcpus)
         SELECT minute, count(*), sum(cpu_used_pct_max * cpu_count / 100),
             sum(cpu_used_pct_mean * cpu_count / 100), sum(mem_used_bytes_max),
             sum(mem_used_bytes_mean), sum(mem_total_bytes_max), sum(disk_used_bytes_max),
-            sum(disk_total_bytes_max)
+            sum(disk_total_bytes_max), sum(cpu_count)
         FROM samples_1m WHERE minute >= ? AND minute < ? GROUP BY minute ORDER BY minute""",
         [lo, hi],
     ).fetchone()

@@ -16,6 +16,9 @@ from storage.base import StoreBase
 from storage.batches import require_aware
 from storage.downsample import Plan, sandbox_plan, team_plan
 
+# What `sandboxes()` answers per sandbox, in order (shared with the ops questions).
+SANDBOX_COLUMNS = """sandbox_id, template_id, alias, state, cpu_count, memory_mb, disk_size_mb,
+    started_at, end_at, first_seen_at, last_seen_at, ended, ended_at, end_reason, metadata_json"""
 _HOTTEST_ORDER = {"mem": "peak_mem_pct", "cpu": "peak_cpu_pct", "disk": "peak_disk_pct"}
 _HOTTEST_COLUMNS = [
     "sandbox_id",
@@ -40,15 +43,17 @@ _SAMPLE_MAXIMA = """max(cpu_count) AS cpu_count, max(cpu_used_pct) AS cpu_used_p
     max(mem_cache_bytes) AS mem_cache_bytes, max(disk_used_bytes) AS disk_used_bytes,
     max(disk_total_bytes) AS disk_total_bytes"""
 _TEAM_MAXIMA = """max(sandboxes) AS sandboxes, max(cpu_used_vcpus) AS cpu_used_vcpus,
-    max(mem_used_bytes) AS mem_used_bytes, max(mem_total_bytes) AS mem_total_bytes,
+    max(cpu_total_vcpus) AS cpu_total_vcpus, max(mem_used_bytes) AS mem_used_bytes,
+    max(mem_total_bytes) AS mem_total_bytes,
     max(disk_used_bytes) AS disk_used_bytes, max(disk_total_bytes) AS disk_total_bytes"""
 # One sandbox's contribution to team totals: its maximum of each gauge in a group.
 _PER_SANDBOX = """max(cpu_used_pct * cpu_count / 100) AS cpu_used_vcpus,
-    max(mem_used_bytes) AS mem_used_bytes, max(mem_total_bytes) AS mem_total_bytes,
+    max(cpu_count) AS cpu_count, max(mem_used_bytes) AS mem_used_bytes,
+    max(mem_total_bytes) AS mem_total_bytes,
     max(disk_used_bytes) AS disk_used_bytes, max(disk_total_bytes) AS disk_total_bytes"""
 # sum() of BIGINT is HUGEINT, which pandas would turn into float: cast back.
 _SUMS = """count(*) AS sandboxes, sum(cpu_used_vcpus) AS cpu_used_vcpus,
-    sum(mem_used_bytes)::BIGINT AS mem_used_bytes,
+    sum(cpu_count)::INTEGER AS cpu_total_vcpus, sum(mem_used_bytes)::BIGINT AS mem_used_bytes,
     sum(mem_total_bytes)::BIGINT AS mem_total_bytes,
     sum(disk_used_bytes)::BIGINT AS disk_used_bytes,
     sum(disk_total_bytes)::BIGINT AS disk_total_bytes"""
@@ -81,10 +86,11 @@ class Questions(StoreBase):
         """Team totals over [start, end) in at most `max_points` buckets.
 
         Columns: bucket_start (UTC), sandboxes (sandboxes sampled), cpu_used_vcpus,
-        mem_used_bytes, mem_total_bytes (sum of limits), disk_used_bytes, disk_total_bytes.
-        A bucket holds, per gauge, the largest team total seen in it: for ranges up to an hour
-        the sum of each sandbox's max in the bucket (buckets >= 5 s); beyond, the largest of
-        the per-minute totals (buckets of whole minutes, aligned to the minute).
+        cpu_total_vcpus (sum of their vCPU counts), mem_used_bytes, mem_total_bytes (sum of
+        limits), disk_used_bytes, disk_total_bytes.
+        A bucket holds, per gauge, the largest team total seen in it: for ranges up to 15
+        minutes the sum of each sandbox's max in the bucket (buckets >= 5 s); beyond, the
+        largest of the per-minute totals (buckets of whole minutes, aligned to the minute).
         """
         require_aware(start, "start")
         require_aware(end, "end")
@@ -105,7 +111,8 @@ class Questions(StoreBase):
             return self._buckets(plan, sql, {"start": start, "end": end})
         sql = f"""WITH minutes AS (
                 SELECT epoch_us(minute) // 60000000 AS k, sandboxes,
-                    cpu_used_vcpus_max AS cpu_used_vcpus, mem_used_bytes_max AS mem_used_bytes,
+                    cpu_used_vcpus_max AS cpu_used_vcpus, cpu_total_vcpus,
+                    mem_used_bytes_max AS mem_used_bytes,
                     mem_total_bytes, disk_used_bytes_max AS disk_used_bytes, disk_total_bytes
                 FROM team_1m WHERE minute >= $origin AND minute < $until AND minute < $end
                 UNION ALL
@@ -260,10 +267,8 @@ class Questions(StoreBase):
         end_reason (times UTC), metadata_json.
         """
         return self._query(
-            """SELECT sandbox_id, template_id, alias, state, cpu_count, memory_mb, disk_size_mb,
-                started_at, end_at, first_seen_at, last_seen_at, ended, ended_at, end_reason,
-                metadata_json
-            FROM sandboxes WHERE ? OR NOT ended ORDER BY first_seen_at DESC, sandbox_id""",
+            f"""SELECT {SANDBOX_COLUMNS} FROM sandboxes WHERE ? OR NOT ended
+            ORDER BY first_seen_at DESC, sandbox_id""",
             [include_ended],
         )
 

@@ -164,6 +164,37 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    # Rebuilt rather than altered: DuckDB cannot add a NOT NULL column to a table with
+    # rows, nor set NOT NULL after an UPDATE in the same transaction. Rows keep their
+    # minute order (reads prune on it); minutes rolled up before this migration get their
+    # total from samples_1m, as the rollup computes it from now on.
+    Migration(
+        2,
+        "team_1m.cpu_total_vcpus: vCPUs of the sandboxes sampled each minute",
+        (
+            """CREATE TABLE team_1m_v2 (
+                minute TIMESTAMPTZ NOT NULL,
+                sandboxes INTEGER NOT NULL,
+                cpu_used_vcpus_max DOUBLE NOT NULL,
+                cpu_used_vcpus_mean DOUBLE NOT NULL,
+                mem_used_bytes_max BIGINT NOT NULL,
+                mem_used_bytes_mean DOUBLE NOT NULL,
+                mem_total_bytes BIGINT NOT NULL,
+                disk_used_bytes_max BIGINT NOT NULL,
+                disk_total_bytes BIGINT NOT NULL,
+                cpu_total_vcpus INTEGER NOT NULL   -- sum of cpu_count (each one's max)
+            )""",
+            """INSERT INTO team_1m_v2
+            SELECT t.*, coalesce(v.cpu_total_vcpus, 0) FROM team_1m t
+            LEFT JOIN (
+                SELECT minute, sum(cpu_count)::INTEGER AS cpu_total_vcpus
+                FROM samples_1m GROUP BY minute
+            ) v USING (minute)
+            ORDER BY t.minute""",
+            "DROP TABLE team_1m",
+            "ALTER TABLE team_1m_v2 RENAME TO team_1m",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-from storage import batches, maintenance, questions, writes
+from storage import batches, maintenance, ops_questions, questions, writes
 from storage.base import claim_path, release_path, utc
 from storage.errors import StoreError, StoreInUseError, is_lock_error
 from storage.rows import (
@@ -50,7 +50,7 @@ def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConn
         raise StoreError(f"cannot open {path}: {exc}") from exc
 
 
-class MonitorStore(questions.Questions, maintenance.Maintenance):
+class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.Maintenance):
     """The monitor's DuckDB store. Build it with `MonitorStore.open(path)`."""
 
     # ---- opening and closing -------------------------------------------------------------

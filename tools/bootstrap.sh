@@ -5,9 +5,9 @@
 # Never downloads a browser: browser tests use Debian's chromium.
 set -euo pipefail
 
-# Debian packages the project needs: bubblewrap isolates sandboxd's sandboxes. Later issues add
-# chromium (browser tests).
-APT_PACKAGES=(bubblewrap libseccomp2)
+# Debian packages the project needs: bubblewrap isolates sandboxd's sandboxes; chromium runs the
+# dashboard's browser tests (driven by Playwright, which must never download its own browser).
+APT_PACKAGES=(bubblewrap libseccomp2 chromium)
 
 PYTHON="${PYTHON:-python3}"
 VENV=".venv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import select
@@ -20,6 +21,7 @@ import httpx
 REPOSITORY = Path(__file__).resolve().parents[2]
 READY_LINE = re.compile(r"sandboxd ready: api (\S+) envd (\S+)")
 START_TIMEOUT_S = 30.0
+_started = itertools.count()
 STOP_TIMEOUT_S = 30.0
 
 
@@ -52,7 +54,9 @@ def running_sandboxd(data_dir: Path, **settings: str) -> Iterator[RunningSandbox
         "SANDBOXD_DATA_DIR": str(data_dir),
         "SANDBOXD_API_PORT": "0",
         "SANDBOXD_ENVD_PORT": "0",
-        "SANDBOXD_CGROUP_PARENT": f"sandboxd-test-{os.getpid()}",
+        # One parent per sandboxd: two alive at once (a session-wide one beside a module's)
+        # would each take the other's sandboxes for leftovers of a crash.
+        "SANDBOXD_CGROUP_PARENT": f"sandboxd-test-{os.getpid()}-{next(_started)}",
         **settings,
     }
     with open(data_dir / "sandboxd.log", "w") as log_file:

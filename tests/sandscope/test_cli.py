@@ -139,17 +139,17 @@ def test_api_key_is_required_except_for_health(
     assert json.loads(capsys.readouterr().out)["healthy"] is True
 
 
-def test_run_prints_configuration_and_health(
+def test_status_prints_configuration_and_health(
     api: ScriptedAPI, capsys: pytest.CaptureFixture[str]
 ) -> None:
     api.on("GET", "/health", 200, "Health check successful")
-    assert main(["run"]) == 0
+    assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert "E2B_API_URL" in out and api.url in out
     assert "healthy (200 Health check successful)" in out
 
 
-def test_run_reports_an_unreachable_api(
+def test_status_reports_an_unreachable_api(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -157,7 +157,7 @@ def test_run_reports_an_unreachable_api(
         closed_url = server.url  # nothing listens there once the block ends
     monkeypatch.setenv("E2B_API_URL", closed_url)
     monkeypatch.setenv("SANDSCOPE_MAX_ATTEMPTS", "1")
-    assert main(["run"]) == 0
+    assert main(["status"]) == 0
     assert f"API {closed_url}: unreachable" in capsys.readouterr().out
 
 
@@ -166,7 +166,7 @@ def test_bad_setting_exits_2_naming_the_variable(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SANDSCOPE_POLL_INTERVAL_S", "soon")
-    assert main(["run"]) == 2
+    assert main(["status"]) == 2
     assert "SANDSCOPE_POLL_INTERVAL_S" in capsys.readouterr().err
 
 

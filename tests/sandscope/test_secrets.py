@@ -46,7 +46,7 @@ def test_key_absent_from_every_output_log_and_error(
         ["api", "get-sandbox", "--json", '{"sandbox_id": "garbled"}'],
         ["api", "create-sandbox", "--json", '{"new_sandbox": {"templateID": "base"}}'],
         ["api", "get-sandbox", "--json", "{not json"],
-        ["run"],
+        ["status"],
     ]
     codes = [main(run) for run in runs]
     assert codes == [0, 1, 1, 1, 1, 2, 0]

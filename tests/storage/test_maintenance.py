@@ -103,3 +103,15 @@ def test_forget_old_keeps_recent_rows_and_rollups(store: MonitorStore) -> None:
     assert _team(store) == []
     assert store.events_since(T0).empty
     assert len(store.team_peaks()) == 1  # the latest maximum stays, however old
+
+
+def test_roll_up_totals_the_vcpus_of_the_sandboxes_sampled(store: MonitorStore) -> None:
+    store.add_samples(
+        samples_every_5s("a", 0, 180)
+        + samples_every_5s("b", 60, 120, cpu_count=8)
+        + [sample("c", 125, cpu_count=1), sample("c", 130, cpu_count=4)]  # resized: its max
+    )
+    store.roll_up(at(300))
+    with store._reading() as cur:
+        totals = cur.execute("SELECT minute, cpu_total_vcpus FROM team_1m ORDER BY minute")
+        assert totals.fetchall() == [(at(0), 2), (at(60), 10), (at(120), 6)]

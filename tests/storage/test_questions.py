@@ -27,6 +27,7 @@ TEAM_COLUMNS = [
     "bucket_start",
     "sandboxes",
     "cpu_used_vcpus",
+    "cpu_total_vcpus",
     "mem_used_bytes",
     "mem_total_bytes",
     "disk_used_bytes",
@@ -86,19 +87,23 @@ def test_team_usage_adds_sandboxes_and_keeps_the_peak(store: MonitorStore) -> No
     quiet = got.iloc[0]
     assert quiet["sandboxes"] == 2
     assert quiet["cpu_used_vcpus"] == pytest.approx(1.0 + 1.0)  # 50 % of 2 + 25 % of 4
+    assert quiet["cpu_total_vcpus"] == 2 + 4
     assert quiet["mem_used_bytes"] == 300
     assert quiet["mem_total_bytes"] == 2 * GIB
     busy = got.set_index("bucket_start").loc[at(300)]
     assert busy["sandboxes"] == 3
     assert busy["mem_used_bytes"] == 5300
+    assert busy["cpu_total_vcpus"] == 2 + 4 + 2
 
 
 def test_team_usage_over_a_day_comes_per_minute_and_keeps_the_peak_minute(
     store: MonitorStore,
 ) -> None:
     store.add_samples(samples_every_5s("a", 0, 4 * 3600, mem_used_bytes=100))
-    store.add_samples(samples_every_5s("b", 3600, 3600 + 60, mem_used_bytes=1000))
+    store.add_samples(samples_every_5s("b", 3600, 3600 + 60, mem_used_bytes=1000, cpu_count=4))
     store.roll_up(at(4 * 3600))
+    tail = samples_every_5s("c", 4 * 3600 - 60, 4 * 3600, cpu_count=8, mem_used_bytes=0)
+    store.add_samples(tail)  # not rolled up yet
     end = at(24 * 3600)
 
     per_minute = store.team_usage(at(0), end, 1440)
@@ -106,10 +111,13 @@ def test_team_usage_over_a_day_comes_per_minute_and_keeps_the_peak_minute(
     assert len(per_minute) == 4 * 60  # minutes with samples only
     assert per_minute["mem_used_bytes"].max() == 1100
     assert per_minute.set_index("bucket_start").loc[at(3600), "sandboxes"] == 2
+    vcpus = per_minute.set_index("bucket_start")["cpu_total_vcpus"]
+    assert (vcpus[at(0)], vcpus[at(3600)], vcpus[at(4 * 3600 - 60)]) == (2, 6, 10)
 
     coarse = store.team_usage(at(0), end, 24)  # hour buckets: max of the minute totals
     assert coarse["bucket_start"].tolist() == [at(3600 * h) for h in range(4)]
     assert coarse["mem_used_bytes"].tolist() == [100, 1100, 100, 100]
+    assert coarse["cpu_total_vcpus"].tolist() == [2, 6, 2, 10]
 
 
 def test_team_usage_before_any_roll_up_still_answers_from_raw(store: MonitorStore) -> None:
@@ -129,6 +137,10 @@ def test_plans_respect_max_points_and_round_widths_up() -> None:
     old = sandbox_plan(T0, at(3 * 3600), 100, raw_kept_from=at(60), rollup_done_until=at(99999))
     assert old.rollup_until == at(3 * 3600)
     assert team_plan(T0, at(60), 1000, raw_kept_from=None, rollup_done_until=None).width_s == 5
+    quarter = team_plan(T0, at(900), 2000, raw_kept_from=None, rollup_done_until=at(600))
+    assert (quarter.width_s, quarter.rollup_until) == (5, None)  # 15 min: raw, 5 s buckets
+    hour = team_plan(T0, at(3600), 2000, raw_kept_from=None, rollup_done_until=at(3000))
+    assert (hour.width_s, hour.rollup_until) == (60, at(3000))  # longer: whole minutes
     old_team = team_plan(T0, at(60), 10, raw_kept_from=at(30), rollup_done_until=at(9999))
     assert (old_team.width_s, old_team.rollup_until) == (60, at(60))
     with pytest.raises(ValueError):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from storage import MonitorStore, StoreError, StoreInUseError, StoreTooNewError
+from storage import MonitorStore, StoreError, StoreInUseError, StoreTooNewError, schema
 from storage.schema import LATEST_VERSION, MIGRATIONS
 from tests.storage.rowmaker import T0
 
@@ -81,3 +82,35 @@ def test_the_same_file_cannot_be_opened_twice_in_one_process(tmp_path: Path) -> 
             MonitorStore.open(tmp_path / "." / "monitor.duckdb")
         assert raised.value.pid == os.getpid()
     MonitorStore.open(path).close()  # free again once closed
+
+
+def test_migration_2_gives_rolled_up_minutes_their_vcpu_totals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "monitor.duckdb"
+    with monkeypatch.context() as m:  # a file as the first release left it
+        m.setattr(schema, "MIGRATIONS", MIGRATIONS[:1])
+        m.setattr(schema, "LATEST_VERSION", 1)
+        MonitorStore.open(path).close()
+    con = duckdb.connect(str(path))
+    minutes = [T0 + timedelta(minutes=k) for k in range(3)]
+    for k, minute in enumerate(minutes):
+        for sandbox_id, vcpus in (("a", 2), ("b", 4))[: k + 1]:
+            con.execute(
+                "INSERT INTO samples_1m VALUES (?, ?, 12, ?, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)",
+                [sandbox_id, minute, vcpus],
+            )
+        con.execute("INSERT INTO team_1m VALUES (?, ?, 1, 1, 1, 1, 1, 1, 1)", [minute, k + 1])
+    con.close()
+
+    with MonitorStore.open(path) as store, store._reading() as cur:
+        rows = cur.execute(
+            "SELECT minute, sandboxes, cpu_total_vcpus FROM team_1m ORDER BY minute"
+        ).fetchall()
+        nullable = cur.execute(
+            "SELECT is_nullable FROM information_schema.columns"
+            " WHERE table_name = 'team_1m' AND column_name = 'cpu_total_vcpus'"
+        ).fetchone()
+    assert rows == [(minutes[0], 1, 2), (minutes[1], 2, 6), (minutes[2], 3, 6)]
+    assert nullable == ("NO",)
+    assert _versions(path)[-1] == (2, MIGRATIONS[1].summary)

@@ -1,0 +1,30 @@
+"""Events and audit: the team's lifecycle events and every action taken from here."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import page_support, tables
+
+monitor = page_support.monitor_or_stop()
+st.title("Events and audit")
+
+
+@st.fragment(run_every=page_support.live_every_s(monitor))
+def live_events() -> None:
+    with page_support.guard("loading events and the audit"):
+        st.subheader("Lifecycle events")
+        events = tables.events_table(monitor.store.latest_events(500))
+        if events.empty:
+            st.info("No lifecycle events stored yet.")
+        else:
+            st.dataframe(events, hide_index=True, column_config=tables.EVENT_COLUMNS)
+        st.subheader("Actions taken from the dashboard")
+        audit = tables.audit_table(monitor.store.actions_since(tables.AUDIT_SINCE, 500))
+        if audit.empty:
+            st.info("No action has been taken from the dashboard yet.")
+        else:
+            st.dataframe(audit, hide_index=True, column_config=tables.AUDIT_COLUMNS)
+
+
+live_events()

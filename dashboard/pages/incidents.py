@@ -1,0 +1,87 @@
+"""OOM incidents: every confirmed (kernel, logs) and suspected (metrics) OOM, newest first;
+one opens memory before and after, the limit, the growth, the log lines before the kill, a
+suggested memory size and an export. The open incident is `?incident=` in the URL."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import incident_view, page_support
+
+monitor = page_support.monitor_or_stop()
+st.title("OOM incidents")
+period = st.segmented_control(
+    "Since", list(incident_view.PERIODS), default="7 d", key="incidents_period"
+)
+
+
+@st.fragment(run_every=page_support.live_every_s(monitor))
+def live_incidents() -> None:
+    with page_support.guard("loading the OOM incidents"):
+        now = monitor.clock()
+        listing = incident_view.listing(monitor.store, now, str(period or "7 d"))
+        if listing.empty:
+            st.info(
+                "No OOM incident in this period. Confirmed kills come from the kernel's "
+                "log lines; suspected ones from memory near its limit, then a drop."
+            )
+            return
+        shown_keys = listing["key"].tolist()
+
+        def open_clicked() -> None:
+            # Rows move as new incidents arrive: map the click against the rows shown.
+            rows = st.session_state["incident_rows"].selection.rows
+            if rows:
+                st.query_params["incident"] = shown_keys[rows[0]]
+                st.session_state["incident_opened"] = True
+
+        st.dataframe(
+            listing,
+            hide_index=True,
+            on_select=open_clicked,
+            selection_mode="single-row",
+            key="incident_rows",
+            column_config=incident_view.LISTING_COLUMNS,
+            column_order=list(incident_view.LISTING_COLUMNS),
+        )
+    if st.session_state.pop("incident_opened", False):
+        st.rerun()  # the opened incident is drawn outside this fragment
+
+
+live_incidents()
+key = st.query_params.get("incident")
+if key:
+    with page_support.guard("opening the incident"):
+        opened = incident_view.open_incident(monitor.store, key)
+        if opened is None:
+            st.error(f"No OOM incident {key!r} is stored (it may be past retention).")
+        else:
+            st.divider()
+            st.subheader(opened.report.summary.split(".")[0])
+            st.write(opened.report.summary)
+            for column, (label, value) in zip(
+                st.columns(len(opened.figures)), opened.figures, strict=True
+            ):
+                column.metric(label, value)
+            st.plotly_chart(opened.memory_chart, key="incident_memory")
+            st.markdown("**Log lines before the kill**")
+            if opened.logs.empty:
+                st.info("No log lines stored around this incident.")
+            else:
+                st.dataframe(opened.logs, hide_index=True)
+            st.page_link(
+                "pages/sandbox.py",
+                label=f"Open sandbox {opened.report.sandbox_id}",
+                icon=":material/open_in_new:",
+                query_params={"id": opened.report.sandbox_id, "at": key},
+            )
+            json_col, csv_col = st.columns(2)
+            json_col.download_button(
+                "Export JSON", opened.export_json, f"{opened.file_stem}.json", "application/json"
+            )
+            csv_col.download_button(
+                "Export CSV (zip)",
+                opened.export_csv_zip,
+                f"{opened.file_stem}.zip",
+                "application/zip",
+            )
