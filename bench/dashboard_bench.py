@@ -130,7 +130,7 @@ def new_app(ds: Dataset, case: PageCase) -> AppTest:
     for key, value in case.state.items():
         app.session_state[key] = value
     if case.page != "overview":
-        app.switch_page(f"pages/{case.page}.py")
+        app.switch_page(f"views/{case.page}.py")
     return app
 
 

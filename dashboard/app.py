@@ -12,18 +12,20 @@ import streamlit as st
 
 from dashboard import page_support
 
-PAGES_DIR = Path(__file__).parent / "pages"
+# Not `pages/`: Streamlit would serve files there as pages of their own (skipping this
+# script and its login gate) until the first run reaches st.navigation.
+VIEWS_DIR = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="sandscope", page_icon=":material/monitoring:", layout="wide")
+st.set_page_config(page_title="sandscope", page_icon="🔭", layout="wide")
 monitor = page_support.monitor_or_stop()
 page_support.login_gate(monitor)
 page_support.sidebar(monitor)
 st.navigation(
     [
-        st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:"),
-        st.Page(PAGES_DIR / "sandboxes.py", title="Sandboxes", icon=":material/table_rows:"),
-        st.Page(PAGES_DIR / "sandbox.py", title="Sandbox detail", icon=":material/memory:"),
-        st.Page(PAGES_DIR / "incidents.py", title="OOM incidents", icon=":material/warning:"),
-        st.Page(PAGES_DIR / "events.py", title="Events and audit", icon=":material/history:"),
+        st.Page(VIEWS_DIR / "overview.py", title="Overview", icon=":material/dashboard:"),
+        st.Page(VIEWS_DIR / "sandboxes.py", title="Sandboxes", icon=":material/table_rows:"),
+        st.Page(VIEWS_DIR / "sandbox.py", title="Sandbox detail", icon=":material/memory:"),
+        st.Page(VIEWS_DIR / "incidents.py", title="OOM incidents", icon=":material/warning:"),
+        st.Page(VIEWS_DIR / "events.py", title="Events and audit", icon=":material/history:"),
     ]
 ).run()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -21,6 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from dashboard.metrics import format_bytes
 from dashboard.ranges import as_utc, utc_text
+from dashboard.values import int_or_none, text_or_none
 
 # E2B sizes memory in MiB; these are the sizes we suggest from.
 MEMORY_SIZES_MB = (128, 256, 512, 1024, 2048, 4096, 8192)
@@ -75,21 +75,21 @@ def build_report(incident: Mapping[str, object], series: pd.DataFrame) -> Incide
     plus 25 %: the kernel kills at the limit, so the need reached it even when the 5 s
     samples (maxima of their bucket) saw less.
     """
-    sandbox_id = _text(incident.get("sandbox_id"))
+    sandbox_id = text_or_none(incident.get("sandbox_id"))
     at = as_utc(incident.get("at"))
     if sandbox_id is None or at is None:
         raise ValueError("an incident needs a sandbox_id and a time (at)")
     kind = str(incident.get("kind") or "oom_suspected")
     before = _before(series, at)
-    limit = _int(incident.get("mem_total_bytes")) or _latest(before, "mem_total_bytes")
-    peak = _max_of(_int(incident.get("mem_used_bytes")), _latest_max(before))
+    limit = int_or_none(incident.get("mem_total_bytes")) or _latest(before, "mem_total_bytes")
+    peak = _max_of(int_or_none(incident.get("mem_used_bytes")), _latest_max(before))
     need = _max_of(peak, limit if kind == CONFIRMED else None)
     report = IncidentReport(
         sandbox_id=sandbox_id,
         kind=kind,
         at=at,
-        process=_text(incident.get("process")),
-        pid=_int(incident.get("pid")),
+        process=text_or_none(incident.get("process")),
+        pid=int_or_none(incident.get("pid")),
         limit_bytes=limit,
         peak_bytes=peak,
         growth_bytes_per_s=_growth_bytes_per_s(
@@ -98,7 +98,7 @@ def build_report(incident: Mapping[str, object], series: pd.DataFrame) -> Incide
         suggested_memory_mb=suggested_memory_mb(need),
         summary="",
     )
-    text = _summary(report, _text(incident.get("evidence")), need)
+    text = _summary(report, text_or_none(incident.get("evidence")), need)
     return IncidentReport(**{**asdict(report), "summary": text})
 
 
@@ -184,7 +184,7 @@ def export_csv_zip(
 
 def incident_key(incident: Mapping[str, object]) -> str:
     """A stable ID for URLs: "<sandbox_id>@<epoch milliseconds of at>"."""
-    sandbox_id = _text(incident.get("sandbox_id"))
+    sandbox_id = text_or_none(incident.get("sandbox_id"))
     at = as_utc(incident.get("at"))
     if sandbox_id is None or at is None:
         raise ValueError("an incident needs a sandbox_id and a time (at)")
@@ -222,13 +222,13 @@ def _latest(rows: pd.DataFrame, column: str) -> int | None:
     if column not in rows:
         return None
     values = rows[column].dropna()
-    return _int(values.iloc[-1]) if len(values) else None
+    return int_or_none(values.iloc[-1]) if len(values) else None
 
 
 def _latest_max(rows: pd.DataFrame) -> int | None:
     if "mem_used_bytes" not in rows:
         return None
-    return _int(rows["mem_used_bytes"].max())
+    return int_or_none(rows["mem_used_bytes"].max())
 
 
 def _growth_bytes_per_s(rows: pd.DataFrame) -> float | None:
@@ -277,17 +277,3 @@ def _plain(value: object) -> object:
 def _max_of(*values: int | None) -> int | None:
     known = [v for v in values if v is not None]
     return max(known) if known else None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: object) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else int(number)

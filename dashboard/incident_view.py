@@ -21,6 +21,7 @@ from dashboard.incident_report import (
     parse_incident_key,
 )
 from dashboard.metrics import METRICS, format_bytes
+from dashboard.ranges import utc_text
 from storage import MonitorStore
 
 PERIODS = {"24 h": timedelta(days=1), "7 d": timedelta(days=7), "90 d": timedelta(days=90)}
@@ -61,6 +62,7 @@ def listing(store: MonitorStore, now: datetime, period: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class OpenedIncident:
+    title: str
     report: IncidentReport
     figures: list[tuple[str, str]]  # (label, value) cards
     memory_chart: go.Figure
@@ -86,7 +88,10 @@ def open_incident(store: MonitorStore, key: str) -> OpenedIncident | None:
     events = store.events_since(start, sandbox_id)
     events = events[events["ts"] <= pd.Timestamp(end)]
     logs = store.logs_around(sandbox_id, at, LOG_LINES_BEFORE, LOG_LINES_AFTER)
+    kind = "OOM kill" if report.kind == "oom_confirmed" else "Suspected OOM"
+    process = f" of {report.process}" if report.process else ""
     return OpenedIncident(
+        title=f"{kind}{process} in {sandbox_id} at {utc_text(at)}",
         report=report,
         figures=_figures(report),
         memory_chart=_memory_chart(series, report),

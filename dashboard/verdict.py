@@ -11,7 +11,6 @@ so) or "oom_suspected" (memory near its limit, then a drop or the end). All time
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from dashboard.metrics import format_duration_s
 from dashboard.ranges import as_utc, utc_text
+from dashboard.values import int_or_none, text_or_none
 
 VerdictKind = Literal["running", "paused", "oom", "timeout", "killed", "error", "ended_unknown"]
 
@@ -102,7 +102,9 @@ def _ended(
     now: datetime,
 ) -> Verdict:
     killed = _last(events, KILLED_EVENT)
-    reason = _text(record.get("end_reason")) or (_text(killed["kill_reason"]) if killed else None)
+    reason = text_or_none(record.get("end_reason")) or (
+        text_or_none(killed["kill_reason"]) if killed else None
+    )
     at = as_utc(record.get("ended_at")) or (as_utc(killed["ts"]) if killed else None)
     evidence = _end_evidence(record, killed, reason, at, now)
     cited = incidents[-MAX_INCIDENTS_CITED:][::-1]
@@ -133,7 +135,7 @@ def _end_evidence(
 ) -> list[str]:
     if killed is not None:
         line = f"killed event at {utc_text(as_utc(killed['ts']) or now, now)}"
-        kill_reason = _text(killed["kill_reason"])
+        kill_reason = text_or_none(killed["kill_reason"])
         line += f' with kill_reason "{kill_reason}"' if kill_reason else " naming no reason"
         ran_s = _execution_s(killed.get("event_data_json"))
         return [line + (f", after running {format_duration_s(ran_s)}" if ran_s else "")]
@@ -184,12 +186,12 @@ def _oom_before(
 def _incident_text(row: Mapping[str, object], now: datetime) -> str:
     confirmed = row.get("kind") == "oom_confirmed"
     what = "confirmed OOM kill" if confirmed else "suspected OOM (from metrics)"
-    process, pid = _text(row.get("process")), _int(row.get("pid"))
+    process, pid = text_or_none(row.get("process")), int_or_none(row.get("pid"))
     if process:
         what += f" of {process}" + (f" (pid {pid})" if pid is not None else "")
     at = as_utc(row.get("at"))
     line = f"{what} at {utc_text(at, now)}" if at else what
-    detail = _text(row.get("evidence"))
+    detail = text_or_none(row.get("evidence"))
     return f"{line}: {detail}" if detail else line
 
 
@@ -218,17 +220,3 @@ def _execution_s(event_data_json: object) -> float | None:
     except (ValueError, KeyError, TypeError):
         return None
     return float(ms) / 1000 if isinstance(ms, int | float) and ms > 0 else None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: object) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else int(number)

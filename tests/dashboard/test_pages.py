@@ -27,7 +27,7 @@ def open_page(page: str, **query: str) -> AppTest:
         app.query_params[name] = value
     app.run()
     if page != "overview":
-        app.switch_page(f"pages/{page}.py")
+        app.switch_page(f"views/{page}.py")
         app.run()
     return app
 

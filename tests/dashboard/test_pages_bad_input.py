@@ -3,6 +3,7 @@ never a traceback. These need no sandboxd: the store is a fresh DuckDB file."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import runtime
-from dashboard.auth import Logins
+from dashboard.auth import Logins, User, hash_password
 from storage import MonitorStore
 from storage.rows import CollectorRun
 
@@ -41,7 +42,7 @@ def run_page(page: str, **query: str) -> AppTest:
         app.query_params[name] = value
     app.run()
     if page != "overview":
-        app.switch_page(f"pages/{page}.py").run()
+        app.switch_page(f"views/{page}.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 
@@ -80,3 +81,24 @@ def test_the_banner_names_a_failing_job_and_its_error(empty_monitor: runtime.Mon
         )
     text = messages(run_page("overview"))
     assert "poll" in text and "connection refused" in text
+
+
+def test_with_logins_every_page_waits_for_a_sign_in(empty_monitor: runtime.Monitor) -> None:
+    alice = User(name="alice", role="viewer", password_hash=hash_password("s3cret-enough"))
+    runtime.install(dataclasses.replace(empty_monitor, logins=Logins(users={"alice": alice})))
+    app = AppTest.from_file(APP, default_timeout=30).run()
+    assert not app.exception
+    assert [button.label for button in app.button] == ["Sign in"]  # and nothing else
+    assert not app.get("plotly_chart")
+
+    app.text_input[0].input("alice")
+    app.text_input[1].input("wrong")
+    app.button[0].click().run()
+    assert "Wrong user or password." in messages(app)
+    assert not app.get("plotly_chart")
+
+    app.text_input[1].input("s3cret-enough")
+    app.button[0].click().run()
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 5  # the overview
+    assert "Signed in as **alice** (viewer)" in messages(app)

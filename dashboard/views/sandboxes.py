@@ -47,7 +47,7 @@ def live_triage() -> None:
             st.write(f"Selected: {', '.join(selected)}")
         if len(selected) == 1:
             st.page_link(
-                "pages/sandbox.py",
+                "views/sandbox.py",
                 label=f"Open {selected[0]}",
                 icon=":material/open_in_new:",
                 query_params={"id": selected[0]},

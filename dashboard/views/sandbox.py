@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import action_panel, page_support, sandbox_view
+from dashboard import action_panel, page_support, sandbox_view, tables
 
 monitor = page_support.monitor_or_stop()
 st.title("Sandbox detail")
@@ -27,7 +27,7 @@ if record is None:
         f"No sandbox with ID {sandbox_id!r} is known to sandscope. It may never have been "
         "seen by the collectors, or its history is past retention."
     )
-    st.page_link("pages/sandboxes.py", label="Back to the sandboxes", icon=":material/arrow_back:")
+    st.page_link("views/sandboxes.py", label="Back to the sandboxes", icon=":material/arrow_back:")
     st.stop()
 
 st.subheader(sandbox_view.title(record))
@@ -59,7 +59,7 @@ def live_detail() -> None:
         else:
             st.dataframe(logs, hide_index=True, column_config=sandbox_view.LOG_COLUMNS)
         st.subheader("Lifecycle events")
-        st.dataframe(view.events, hide_index=True)
+        st.dataframe(view.events, hide_index=True, column_config=tables.EVENT_COLUMNS)
 
 
 live_detail()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import incident_view, page_support
+from dashboard import incident_view, page_support, sandbox_view
 
 monitor = page_support.monitor_or_stop()
 st.title("OOM incidents")
@@ -57,7 +57,7 @@ if key:
             st.error(f"No OOM incident {key!r} is stored (it may be past retention).")
         else:
             st.divider()
-            st.subheader(opened.report.summary.split(".")[0])
+            st.subheader(opened.title)
             st.write(opened.report.summary)
             for column, (label, value) in zip(
                 st.columns(len(opened.figures)), opened.figures, strict=True
@@ -68,9 +68,9 @@ if key:
             if opened.logs.empty:
                 st.info("No log lines stored around this incident.")
             else:
-                st.dataframe(opened.logs, hide_index=True)
+                st.dataframe(opened.logs, hide_index=True, column_config=sandbox_view.LOG_COLUMNS)
             st.page_link(
-                "pages/sandbox.py",
+                "views/sandbox.py",
                 label=f"Open sandbox {opened.report.sandbox_id}",
                 icon=":material/open_in_new:",
                 query_params={"id": opened.report.sandbox_id, "at": key},
