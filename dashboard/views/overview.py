@@ -9,7 +9,9 @@ from dashboard import overview, page_support
 
 monitor = page_support.monitor_or_stop()
 st.title("Overview")
-time_range = page_support.range_picker(monitor, "overview")
+# 15 min by default: 5 s buckets, so a fresh monitor shows live lines at once (longer
+# ranges show team totals per minute).
+time_range = page_support.range_picker(monitor, "overview", default="15 min")
 
 
 @st.fragment(run_every=page_support.live_every_s(monitor))
