@@ -18,6 +18,12 @@ _PINNED = "pinned_sandbox_ids"
 _RESULTS = "action_results"
 _PENDING = "pending_action"
 EXTEND_CHOICES_S = {"5 min": 300, "15 min": 900, "30 min": 1800, "1 h": 3600}
+# The states each action needs; delete takes any.
+_ALLOWED_IN: dict[ActionName, tuple[str, ...]] = {
+    "pause": ("running",),
+    "resume": ("paused",),
+    "extend": ("running",),
+}
 _LABELS: dict[ActionName, str] = {
     "pause": "Pause",
     "resume": "Resume",
@@ -57,14 +63,23 @@ def selectable_table(table: pd.DataFrame, key: str) -> list[str]:
     return pinned
 
 
-def action_buttons(monitor: Monitor, sandbox_ids: Sequence[str], key: str) -> None:
-    """Pause, resume, extend and delete for `sandbox_ids`; each opens a confirmation."""
+def action_buttons(
+    monitor: Monitor, sandbox_ids: Sequence[str], key: str, state: str | None = None
+) -> None:
+    """Pause, resume, extend and delete for `sandbox_ids`; each opens a confirmation.
+
+    With the `state` of a single sandbox, the actions that state does not allow are off
+    (the API would answer 409); a bulk selection may mix states, so all stay on."""
     if not page_support.can_act(monitor):
         return
     ids = list(sandbox_ids)
     for column, action in zip(st.columns(4), _LABELS, strict=True):
+        allowed = state is None or state in _ALLOWED_IN.get(action, (state,))
         if column.button(
-            _LABELS[action], key=f"{key}_{action}", disabled=not ids, use_container_width=True
+            _LABELS[action],
+            key=f"{key}_{action}",
+            disabled=not ids or not allowed,
+            use_container_width=True,
         ):
             # Kept in the session and opened by `pending_confirmation` at the page's top
             # level, so a live refresh of the fragment these buttons sit in never closes it.

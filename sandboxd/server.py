@@ -27,6 +27,7 @@ from sandboxd.sampler import run_background
 from sandboxd.store import Store
 
 log = logging.getLogger(__name__)
+KEEP_ALIVE_S = 75  # as common load balancers (60 s) plus a margin
 
 
 class _Server(uvicorn.Server):
@@ -57,7 +58,16 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _server_for(app: Starlette) -> _Server:
-    return _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    # Keep idle connections well past a 5 s poll: at uvicorn's default of 5 s, a client
+    # polling every 5 s sent requests on connections the server was just closing.
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )
+    return _Server(config)
 
 
 async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:

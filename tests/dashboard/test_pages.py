@@ -195,10 +195,17 @@ def test_an_action_while_the_api_is_down_says_so_in_words(installed: Filled) -> 
         )
     )
     replace_monitor(installed, actions=ActionRunner(unreachable, installed.store))
-    app = open_page("sandbox", id=installed.busy_id)
+    app = open_page("sandbox", id=installed.oom_id)
     next(b for b in app.button if b.label == "Pause").click().run()
     app.button(key="confirm_act").click().run()
     unreachable.close()
     assert_no_exception(app)
     errors = " ".join(str(e.value) for e in app.error)
-    assert installed.busy_id in errors and "unreachable" in errors.lower()
+    assert installed.oom_id in errors and "unreachable" in errors.lower()
+
+
+def test_a_paused_sandbox_offers_resume_and_delete_but_not_pause(installed: Filled) -> None:
+    app = open_page("sandbox", id=installed.paused_id)
+    assert_no_exception(app)
+    disabled = {button.label: button.disabled for button in app.button}
+    assert disabled == {"Pause": True, "Resume": False, "Extend": True, "Delete": False}
