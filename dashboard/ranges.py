@@ -7,14 +7,11 @@ way the dashboard shows it ("12:03:05 UTC").
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-
-from storage.downsample import LONG_RANGE, floor_minute
 
 PRESETS: Mapping[str, timedelta] = {
     "15 min": timedelta(minutes=15),
@@ -103,21 +100,6 @@ def custom_range(start: datetime, end: datetime, now: datetime, max_days: float 
             f"at most {max_days:g} days can be shown"
         )
     return TimeRange(start_utc, end_utc)
-
-
-def step_s(time_range: TimeRange, max_points: int, poll_interval_s: float) -> float:
-    """The width in seconds of the buckets the store answers with for `time_range` in at
-    most `max_points` buckets (as `storage.downsample.sandbox_plan` chooses it), never
-    below `poll_interval_s`: no finer than the data is collected. Charts use it to tell a
-    gap in the data from the normal spacing of points."""
-    if max_points < 1:
-        raise ValueError(f"max_points must be at least 1, got {max_points}")
-    width_s = max(1, math.ceil(time_range.duration_s / max_points))
-    if width_s >= 60 and time_range.end - time_range.start > LONG_RANGE:
-        # Long ranges come from the per-minute rollup in whole, minute-aligned minutes.
-        span_s = (time_range.end - floor_minute(time_range.start)).total_seconds()
-        width_s = math.ceil(math.ceil(span_s / max_points) / 60) * 60
-    return float(max(width_s, poll_interval_s))
 
 
 def _utc(value: datetime) -> datetime:

@@ -160,13 +160,6 @@ def apply_filter(table: pd.DataFrame, f: TriageFilter) -> pd.DataFrame:
     return table[keep]
 
 
-def filter_options(table: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The states and templates present in the table, sorted, for the filter widgets."""
-    states = sorted({str(s) for s in table["state"].dropna()})
-    templates = sorted({str(t) for t in table["template"].dropna()})
-    return states, templates
-
-
 def _has_metadata(text: str, term: str) -> bool:
     # Matching whole "k=v" items between the ", " separators keeps "team=a" from
     # matching "team=ab", and works when a value itself holds ", ".

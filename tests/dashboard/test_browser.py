@@ -26,15 +26,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
-from tests.dashboard.browser import (
-    CGROUP_ROOT,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    Stack,
-    running_stack,
-    sandboxd_pids,
-    skip_reason,
-)
+from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS, running_stack, skip_reason
+from tests.sandscope.running_monitor import CGROUP_ROOT, Monitor, sandboxd_pids
 
 if (reason := skip_reason()) is not None:
     pytest.skip(reason, allow_module_level=True)
@@ -55,7 +48,7 @@ SCROLL_HEIGHT_JS = """() => Math.max(window.innerHeight, ...Array.from(
 
 @dataclass(frozen=True)
 class App:
-    stack: Stack
+    stack: Monitor
     browser: Browser
     started_at: float  # time.monotonic() when the stack was started
     artifacts: Path
@@ -80,8 +73,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
         finally:
             browser.close()
     assert sandboxd_pids(home / "sandboxd") == [], "sandboxd outlived `sandscope run`"
-    assert not list(CGROUP_ROOT.glob(f"*/{stack.env['SANDBOXD_CGROUP_PARENT']}"))
-    assert "Traceback" not in "\n".join(stack.err), stack.show()
+    assert not list(CGROUP_ROOT.glob(f"*/{stack.run.env['SANDBOXD_CGROUP_PARENT']}"))
+    assert "Traceback" not in "\n".join(stack.run.err), stack.run.show()
 
 
 def first_visit(browser: Browser, url: str) -> str:
@@ -93,29 +86,29 @@ def first_visit(browser: Browser, url: str) -> str:
         sidebar = page.get_by_test_id("stSidebar")
         with contextlib.suppress(AssertionError):  # the test below says what is missing
             # The navigation may be drawn a moment after the page's title.
-            expect(sidebar).to_contain_text("Sandbox detail", timeout=10_000)
+            expect(sidebar).to_contain_text("Sandbox detail", timeout=PAGE_TIMEOUT_MS)
         return sidebar.inner_text()
     finally:
         page.close()
 
 
-def wait_for_demo(stack: Stack) -> None:
+def wait_for_demo(stack: Monitor) -> None:
     deadline = time.monotonic() + 60
     while set(demo_ids(stack)) != set(DEMO_ROLES):
-        assert time.monotonic() < deadline, f"the demo sandboxes never all ran: {stack.show()}"
+        assert time.monotonic() < deadline, f"the demo sandboxes never all ran: {stack.run.show()}"
         time.sleep(0.5)
 
 
-def demo_ids(stack: Stack) -> dict[str, str]:
+def demo_ids(stack: Monitor) -> dict[str, str]:
     """The demo's sandboxes the API lists now, by role."""
-    with stack.api() as api:
+    with stack.sandboxd_api() as api:
         listed = api.get("/sandboxes").json()
     return {s["metadata"]["demo"]: s["sandboxID"] for s in listed if "demo" in s["metadata"]}
 
 
-def sandbox_state(stack: Stack, sandbox_id: str) -> str | None:
+def sandbox_state(stack: Monitor, sandbox_id: str) -> str | None:
     """The API's state of the sandbox; None once it is gone (404)."""
-    with stack.api() as api:
+    with stack.sandboxd_api() as api:
         answer = api.get(f"/sandboxes/{sandbox_id}")
     if answer.status_code == httpx.codes.NOT_FOUND:
         return None

@@ -11,7 +11,6 @@ from dashboard.ranges import (
     as_utc,
     custom_range,
     preset_range,
-    step_s,
     utc_text,
 )
 
@@ -78,24 +77,6 @@ def test_time_range_refuses_naive_or_empty() -> None:
         TimeRange(datetime(2025, 5, 1), datetime(2025, 5, 2))
     with pytest.raises(ValueError, match="start before it ends"):
         TimeRange(NOW, NOW)
-
-
-def test_step_is_never_finer_than_the_poll() -> None:
-    assert step_s(preset_range("15 min", NOW), 2000, 5.0) == 5.0
-
-
-def test_step_matches_the_store_buckets() -> None:
-    # 1 h in 100 points: ceil(3600 / 100) = 36 s raw buckets.
-    assert step_s(preset_range("1 h", NOW), 100, 5.0) == 36.0
-    # 7 d in 2000 points: 302.4 s -> whole minutes from the rollup: 360 s.
-    assert step_s(preset_range("7 d", NOW), 2000, 5.0) == 360.0
-    # Short ranges never round to minutes, even with wide buckets.
-    assert step_s(preset_range("6 h", NOW), 200, 5.0) == 108.0
-
-
-def test_step_refuses_no_points() -> None:
-    with pytest.raises(ValueError, match="max_points"):
-        step_s(preset_range("1 h", NOW), 0, 5.0)
 
 
 def test_as_utc_accepts_what_the_store_gives() -> None:

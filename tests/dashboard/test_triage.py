@@ -11,7 +11,6 @@ from dashboard.triage import (
     COLUMNS,
     TriageFilter,
     apply_filter,
-    filter_options,
     level_of,
     metadata_text,
     project_time_to_limit_s,
@@ -191,7 +190,6 @@ def test_empty_input_gives_an_empty_table_with_the_columns() -> None:
     table = triage_table(pd.DataFrame(), NOW)
     assert table.empty
     assert list(table.columns) == COLUMNS
-    assert filter_options(table) == ([], [])
     assert apply_filter(table, TriageFilter(text="x")).empty
 
 
@@ -254,10 +252,6 @@ def test_filter_keeps_the_order(table: pd.DataFrame) -> None:
         "warm",
         "cool",
     ]
-
-
-def test_filter_options_lists_what_is_present(table: pd.DataFrame) -> None:
-    assert filter_options(table) == (["paused", "running"], ["base", "small"])
 
 
 def test_text_search_does_not_match_across_columns(table: pd.DataFrame) -> None:

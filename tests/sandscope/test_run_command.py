@@ -7,17 +7,13 @@ E2B_*, SANDSCOPE_* or SANDBOXD_* variable leaks in).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,145 +22,44 @@ import pytest
 from sandscope.run_command import EXIT_SETTINGS, RunOptions, run_monitor
 from sandscope.settings import load_settings
 from storage import MonitorStore
+from tests.sandscope.running_monitor import (
+    CGROUP_PREFIX,
+    READY_TIMEOUT_S,
+    SANDBOXD_LINE,
+    URL_LINE,
+    Monitor,
+    Run,
+    free_port,
+    monitor_env,
+    remove_empty_cgroups,
+    running_monitor,
+    sandboxd_pids,
+)
 
-REPOSITORY = Path(__file__).resolve().parents[2]
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
-URL_LINE = re.compile(r"^sandscope dashboard: (http://\S+)$")
-SANDBOXD_LINE = re.compile(r"started sandboxd at (http://\S+) ")
-CGROUP_PREFIX = f"sandscope-run-test-{os.getpid()}-"
+# Collection and sampling every 0.5 s, one attempt a poll.
+FAST = {
+    "SANDSCOPE_POLL_INTERVAL_S": "0.5",
+    "SANDSCOPE_MAX_ATTEMPTS": "1",
+    "SANDBOXD_SAMPLE_INTERVAL_S": "0.5",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_cgroup_left_behind() -> Iterator[None]:
-    """Even after a failed test: the cgroup parents of this module's sandboxd, once empty."""
+    """Even after a failed test: the cgroup parents of every `sandscope run` here, once empty."""
     yield
-    for path in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_PREFIX}*"):
-        with contextlib.suppress(OSError):
-            path.rmdir()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    remove_empty_cgroups(f"{CGROUP_PREFIX}*")
 
 
 def run_env(home: Path, port: int, **extra: str) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("E2B_", "SANDSCOPE_", "SANDBOXD_"))
-    }
-    env.update(
-        SANDSCOPE_DATA_DIR=str(home / "data"),
-        SANDSCOPE_SANDBOXD_DATA_DIR=str(home / "sandboxd"),
-        SANDSCOPE_PORT=str(port),
-        SANDSCOPE_POLL_INTERVAL_S="0.5",
-        SANDSCOPE_MAX_ATTEMPTS="1",
-        SANDBOXD_SAMPLE_INTERVAL_S="0.5",
-        SANDBOXD_CGROUP_PARENT=f"{CGROUP_PREFIX}{port}",
-    )
-    env.update(extra)
-    return env
-
-
-class Run:
-    """A `sandscope run` process; threads collect its stdout and stderr lines."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
-        self.env = env
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandscope", "run", *args],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, self.err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream: object, into: list[str]) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            into.append(line.rstrip("\n"))
-
-    def wait_for(self, pattern: re.Pattern[str], lines: list[str] | None = None) -> re.Match[str]:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            for line in list(self.out if lines is None else lines):
-                if match := pattern.search(line):
-                    return match
-            assert self.process.poll() is None, f"exited {self.process.returncode}: {self.show()}"
-            assert time.monotonic() < deadline, f"no line like {pattern.pattern}: {self.show()}"
-            time.sleep(0.05)
-
-    def stop(self, signum: int | None = signal.SIGINT) -> tuple[int, float]:
-        """Send `signum` (None: none, it exits by itself); (exit code, seconds to exit)."""
-        started = time.monotonic()
-        if signum is not None and self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            code = self.process.wait(STOP_TIMEOUT_S)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            for reader in self._readers:
-                reader.join(5)
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    stream.close()
-        return code, time.monotonic() - started
-
-    def show(self) -> str:
-        return "\nstdout:\n" + "\n".join(self.out) + "\nstderr:\n" + "\n".join(self.err)
-
-
-@dataclass
-class Monitor:
-    run: Run
-    url: str
-    sandboxd_url: str
-    home: Path
-
-
-def sandboxd_pids(data_dir: Path) -> list[int]:
-    """sandboxd processes whose environment names `data_dir`."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"sandboxd" in cmdline and f"SANDBOXD_DATA_DIR={data_dir}".encode() in environ:
-            found.append(int(proc.name))
-    return found
+    return monitor_env(home, port, **{**FAST, **extra})
 
 
 @pytest.fixture(scope="module")
 def monitor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitor]:
     home = tmp_path_factory.mktemp("run")
-    run = Run(run_env(home, free_port()), home, "--no-demo")
-    try:
-        url = run.wait_for(URL_LINE).group(1)
-        sandboxd_url = run.wait_for(SANDBOXD_LINE).group(1)
-        yield Monitor(run, url, sandboxd_url, home)
-    finally:
-        run.stop()
-
-
-def sandboxd_client(monitor: Monitor) -> httpx.Client:
-    key = (monitor.home / "sandboxd" / "api_key").read_text().strip()
-    return httpx.Client(base_url=monitor.sandboxd_url, headers={"X-API-Key": key}, timeout=30)
+    with running_monitor(home, run_env(home, free_port()), "--no-demo") as running:
+        yield running
 
 
 def test_it_serves_the_dashboard_at_the_printed_url(monitor: Monitor) -> None:
@@ -218,7 +113,7 @@ def test_with_a_key_it_watches_that_api_and_starts_no_sandboxd(
 
 def test_ctrl_c_stops_everything_with_the_samples_stored(monitor: Monitor) -> None:
     """Last in this file: it stops the module's monitor."""
-    with sandboxd_client(monitor) as api:
+    with monitor.sandboxd_api() as api:
         sandbox_id = api.post("/sandboxes", json={"templateID": "small"}).json()["sandboxID"]
         deadline = time.monotonic() + READY_TIMEOUT_S
         # Two samples at 0.5 s, while the collector polls every 0.5 s.
