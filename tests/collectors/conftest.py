@@ -15,42 +15,11 @@ from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
 from storage import MonitorStore
 from tests.collectors.faults import FaultyAPI
 from tests.collectors.helpers import FAST
-from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
+from tests.sandboxd.running_sandboxd import RunningSandboxd
+from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
 
 MakeCollector = Callable[..., Collector]
-
-
-@pytest.fixture(scope="module")
-def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandboxd]:
-    data_dir: Path = tmp_path_factory.mktemp("sandboxd")
-    with running_sandboxd(
-        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="0.5", SANDBOXD_MAX_SANDBOXES="8"
-    ) as server:
-        yield server
-
-
-@pytest.fixture
-def api(sandboxd: RunningSandboxd) -> Iterator[httpx.Client]:
-    """sandboxd's API, straight (no faults), to make and end sandboxes."""
-    with api_client(sandboxd) as client:
-        yield client
-
-
-@pytest.fixture
-def new_sandbox(api: httpx.Client) -> Iterator[Callable[..., str]]:
-    """Creates sandboxes (`base` for 120 s unless told); kills what is left after the test."""
-    made: list[str] = []
-
-    def create(template: str = "base", timeout_s: int = 120) -> str:
-        answer = api.post("/sandboxes", json={"templateID": template, "timeout": timeout_s})
-        answer.raise_for_status()
-        sandbox_id: str = answer.json()["sandboxID"]
-        made.append(sandbox_id)
-        return sandbox_id
-
-    yield create
-    for sandbox_id in made:
-        api.delete(f"/sandboxes/{sandbox_id}")  # 404 when the test ended it already
+__all__ = ["api", "new_sandbox", "sandboxd"]  # the shared sandboxd fixtures
 
 
 @pytest.fixture

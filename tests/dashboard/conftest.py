@@ -29,6 +29,9 @@ from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.collectors.helpers import wait_for
 from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
+
+__all__ = ["api", "new_sandbox", "sandboxd"]  # for test_actions.py
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Grows to ~400 MB in 1 MB steps: far past the `small` template's 128 MiB.

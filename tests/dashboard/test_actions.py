@@ -17,42 +17,10 @@ from e2bapi import errors as e2b_errors
 from storage import MonitorStore
 from tests.e2bapi import payloads
 from tests.e2bapi.fake_api import FakeAPI, json_response
-from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
+from tests.sandboxd.running_sandboxd import RunningSandboxd
 
 ACTOR = "alice"
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandboxd]:
-    # No skip: without root sandboxd runs with reduced isolation, enough for these actions.
-    data_dir: Path = tmp_path_factory.mktemp("sandboxd")
-    with running_sandboxd(
-        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="0.5", SANDBOXD_MAX_SANDBOXES="4"
-    ) as server:
-        yield server
-
-
-@pytest.fixture
-def api(sandboxd: RunningSandboxd) -> Iterator[httpx.Client]:
-    with api_client(sandboxd) as client:
-        yield client
-
-
-@pytest.fixture
-def new_sandbox(api: httpx.Client) -> Iterator[Callable[[], str]]:
-    """Creates a `base` sandbox living 120 s; kills what is left after the test."""
-    made: list[str] = []
-
-    def create() -> str:
-        answer = api.post("/sandboxes", json={"templateID": "base", "timeout": 120})
-        answer.raise_for_status()
-        made.append(answer.json()["sandboxID"])
-        return made[-1]
-
-    yield create
-    for sandbox_id in made:
-        api.delete(f"/sandboxes/{sandbox_id}")  # 404 when the test deleted it
 
 
 @pytest.fixture
