@@ -39,6 +39,15 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _sample_interval(raw: str) -> float:
+    # Samples are stamped in whole Unix seconds, as E2B's are: two samples a second would
+    # share a stamp, and a reader could not tell which came last.
+    value = float(raw)
+    if not value >= 1:
+        raise ValueError("a number of seconds >= 1 (samples are stamped in whole seconds)")
+    return value
+
+
 def _isolation(raw: str) -> str:
     if raw not in ("auto", "reduced"):
         raise ValueError("'auto' or 'reduced'")
@@ -115,8 +124,8 @@ class SandboxdSettings:
     )
     sample_interval_s: float = _setting(
         "SANDBOXD_SAMPLE_INTERVAL_S",
-        "Seconds between usage samples.",
-        _positive_float,
+        "Seconds between usage samples (1 or more: samples are stamped in whole seconds).",
+        _sample_interval,
         default=5.0,
     )
     retention_days: float = _setting(

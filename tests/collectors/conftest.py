@@ -1,4 +1,4 @@
-"""A real sandboxd per test module (a sample every 0.5 s), a DuckDB file per test, and
+"""A real sandboxd per test module (a sample every second), a DuckDB file per test, and
 collectors on both with short intervals, stopped at the end of each test."""
 
 from __future__ import annotations

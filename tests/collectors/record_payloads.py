@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.collectors.record_payloads     # as root, about 30 s
 
 It starts a sandboxd of its own (free ports, a temporary data directory, a sample every
-0.5 s), makes a scene the collectors must understand, and saves the API's answers verbatim:
+second), makes a scene the collectors must understand, and saves the API's answers verbatim:
 
 - `running`: a `base` sandbox with metadata that printed a few lines;
 - `bomb`: a `small` sandbox (128 MiB) where a memory bomb was OOM-killed (it lives on);
@@ -43,7 +43,7 @@ def main() -> None:
     PAYLOADS.mkdir(exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as data_dir,
-        running_sandboxd(Path(data_dir), SANDBOXD_SAMPLE_INTERVAL_S="0.5") as server,
+        running_sandboxd(Path(data_dir), SANDBOXD_SAMPLE_INTERVAL_S="1") as server,
     ):
         for name, value in server.sdk_env().items():
             os.environ[name] = value

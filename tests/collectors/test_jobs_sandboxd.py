@@ -1,6 +1,6 @@
 """The scheduled collector against a real sandboxd and a real DuckDB file.
 
-sandboxd samples every 0.5 s here and every job runs every 0.5 s (slow and maintenance
+sandboxd samples every second here and every job runs every 0.5 s (slow and maintenance
 every 2 s), so what takes minutes in production takes seconds.
 """
 

@@ -75,7 +75,8 @@ def test_history_keeps_one_row_per_second_with_each_maximum() -> None:
 
     rows = parse.history_rows(SCENE["hog"], history)
 
-    # sandboxd sampled every 0.5 s in the recording: two samples per whole second.
+    # The recording is from a sandboxd that still sampled every 0.5 s: two samples per
+    # whole second.
     assert len(history) == 13 and len(rows) == 7
     assert [row.ts for row in rows] == sorted({row.ts for row in rows})
     first_second = [m for m in history if m.timestamp_unix == history[0].timestamp_unix]

@@ -65,7 +65,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
     _needs_sandboxd()
     data_dir = tmp_path_factory.mktemp("sandboxd")
     with running_sandboxd(
-        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="0.5", SANDBOXD_MAX_SANDBOXES="8"
+        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="1", SANDBOXD_MAX_SANDBOXES="8"
     ) as server:
         settings = load_settings(
             {

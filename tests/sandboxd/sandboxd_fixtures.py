@@ -1,5 +1,5 @@
 """Fixtures for tests that need a real sandboxd to act on, shared by the packages' conftests:
-a sandboxd per test module (a sample every 0.5 s), its API, and sandboxes made for one test."""
+a sandboxd per test module (a sample every second), its API, and sandboxes made for one test."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbo
     # No skip: without root sandboxd runs with reduced isolation, which says so.
     data_dir: Path = tmp_path_factory.mktemp("sandboxd")
     with running_sandboxd(
-        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="0.5", SANDBOXD_MAX_SANDBOXES="8"
+        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="1", SANDBOXD_MAX_SANDBOXES="8"
     ) as server:
         yield server
 

@@ -26,6 +26,7 @@ def test_defaults_and_overrides(tmp_path: Path) -> None:
         ("SANDBOXD_MAX_SANDBOXES", "0"),
         ("SANDBOXD_ISOLATION", "none"),
         ("SANDBOXD_SAMPLE_INTERVAL_S", "soon"),
+        ("SANDBOXD_SAMPLE_INTERVAL_S", "0.5"),  # two samples would share a whole second
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:

@@ -17,7 +17,7 @@ def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbo
     with running_sandboxd(
         tmp_path_factory.mktemp("reduced"),
         SANDBOXD_ISOLATION="reduced",
-        SANDBOXD_SAMPLE_INTERVAL_S="0.5",
+        SANDBOXD_SAMPLE_INTERVAL_S="1",
     ) as server:
         yield server
 

@@ -39,7 +39,7 @@ WAIT_S = 60.0
 @pytest.fixture(scope="module")
 def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandboxd]:
     with running_sandboxd(
-        tmp_path_factory.mktemp("sandboxd"), SANDBOXD_SAMPLE_INTERVAL_S="0.5"
+        tmp_path_factory.mktemp("sandboxd"), SANDBOXD_SAMPLE_INTERVAL_S="1"
     ) as server:
         yield server
 

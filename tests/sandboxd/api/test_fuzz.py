@@ -88,7 +88,7 @@ def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbo
     """This module's own sandboxd: room for the fuzzer's sandboxes next to the real IDs."""
     data_dir: Path = tmp_path_factory.mktemp("sandboxd-fuzz")
     with running_sandboxd(
-        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="0.5", SANDBOXD_MAX_SANDBOXES=str(MAX_SANDBOXES)
+        data_dir, SANDBOXD_SAMPLE_INTERVAL_S="1", SANDBOXD_MAX_SANDBOXES=str(MAX_SANDBOXES)
     ) as server:
         yield server
 
