@@ -36,7 +36,11 @@ LISTING_COLUMNS = {
     "sandbox_id": st.column_config.TextColumn("Sandbox"),
     "template_id": st.column_config.TextColumn("Template"),
     "process": st.column_config.TextColumn("Process"),
-    "memory": st.column_config.TextColumn("Memory at the time / limit"),
+    "memory": st.column_config.TextColumn(
+        "Memory / limit",
+        help="suspected: the sample near the limit; confirmed: the kill itself says the "
+        "limit was reached, unless a sample says more",
+    ),
     "evidence": st.column_config.TextColumn("Evidence", width="large"),
 }
 
@@ -48,16 +52,22 @@ def listing(store: MonitorStore, now: datetime, period: str) -> pd.DataFrame:
         return incidents.assign(key=pd.Series(dtype=str), memory=pd.Series(dtype=str))
     incidents["kind"] = incidents["kind"].map(lambda kind: _KINDS.get(kind, kind))
     incidents["memory"] = [
-        f"{format_bytes(used)} / {format_bytes(limit)}"
-        for used, limit in zip(
-            incidents["mem_used_bytes"], incidents["mem_total_bytes"], strict=True
-        )
+        memory_cell(row.kind, row.mem_used_bytes, row.mem_total_bytes)
+        for row in incidents.itertuples()
     ]
     incidents["key"] = [
         incident_key({"sandbox_id": row.sandbox_id, "at": row.at.to_pydatetime()})
         for row in incidents.itertuples()
     ]
     return incidents
+
+
+def memory_cell(kind: str, used_bytes: float | None, limit_bytes: float | None) -> str:
+    """The listing's "used / limit". A confirmed kill read from a log line carries no
+    sample, but the kernel kills for memory only at the limit, so it says so."""
+    if kind == "confirmed" and pd.isna(used_bytes):
+        return f"limit reached / {format_bytes(limit_bytes)}"
+    return f"{format_bytes(used_bytes)} / {format_bytes(limit_bytes)}"
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,8 @@ def test_incidents_list_the_oom_kill_and_open_it_with_its_log_lines(installed: F
     assert_no_exception(app)
     (listing,) = frames(app)
     assert installed.oom_id in set(listing["sandbox_id"])
+    killed = listing[(listing["sandbox_id"] == installed.oom_id) & (listing["kind"] == "confirmed")]
+    assert set(killed["memory"]) == {"limit reached / 128 MiB"}
     incident = installed.store.sandbox_incidents(installed.oom_id).iloc[0]
     key = incident_key({"sandbox_id": installed.oom_id, "at": incident["at"].to_pydatetime()})
 
