@@ -5,7 +5,7 @@ live in `dashboard.actions`."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
@@ -18,11 +18,13 @@ _PINNED = "pinned_sandbox_ids"
 _RESULTS = "action_results"
 _PENDING = "pending_action"
 EXTEND_CHOICES_S = {"5 min": 300, "15 min": 900, "30 min": 1800, "1 h": 3600}
-# The states each action needs; delete takes any.
+# The states each action needs. An ended sandbox (a state of the triage table, not of the
+# API) takes none: it is gone already.
 _ALLOWED_IN: dict[ActionName, tuple[str, ...]] = {
     "pause": ("running",),
     "resume": ("paused",),
     "extend": ("running",),
+    "delete": ("running", "paused"),
 }
 _LABELS: dict[ActionName, str] = {
     "pause": "Pause",
@@ -63,27 +65,27 @@ def selectable_table(table: pd.DataFrame, key: str) -> list[str]:
     return pinned
 
 
-def action_buttons(
-    monitor: Monitor, sandbox_ids: Sequence[str], key: str, state: str | None = None
-) -> None:
-    """Pause, resume, extend and delete for `sandbox_ids`; each opens a confirmation.
+def action_buttons(monitor: Monitor, states_by_id: Mapping[str, str], key: str) -> None:
+    """Pause, resume, extend and delete for the sandboxes in `states_by_id` (ID -> state);
+    each opens a confirmation.
 
-    With the `state` of a single sandbox, the actions that state does not allow are off
-    (the API would answer 409); a bulk selection may mix states, so all stay on."""
+    An action is on when some of them are in a state that allows it, and then applies to
+    those only: the API would answer 409 for the others, so they are left alone, and the
+    dialog names them."""
     if not page_support.can_act(monitor):
         return
-    ids = list(sandbox_ids)
     for column, action in zip(st.columns(4), _LABELS, strict=True):
-        allowed = state is None or state in _ALLOWED_IN.get(action, (state,))
+        allowed = [i for i, state in states_by_id.items() if state in _ALLOWED_IN[action]]
+        left_alone = [(i, state) for i, state in states_by_id.items() if i not in allowed]
         if column.button(
             _LABELS[action],
             key=f"{key}_{action}",
-            disabled=not ids or not allowed,
+            disabled=not allowed,
             use_container_width=True,
         ):
             # Kept in the session and opened by `pending_confirmation` at the page's top
             # level, so a live refresh of the fragment these buttons sit in never closes it.
-            st.session_state[_PENDING] = (action, ids)
+            st.session_state[_PENDING] = (action, allowed, left_alone)
             st.rerun(scope="app")
 
 
@@ -91,8 +93,8 @@ def pending_confirmation(monitor: Monitor) -> None:
     """Open the confirmation dialog of the action chosen, if any (call at the top level)."""
     pending = st.session_state.get(_PENDING)
     if pending is not None and page_support.can_act(monitor):
-        action, ids = pending
-        _confirm(monitor, action, ids)
+        action, ids, left_alone = pending
+        _confirm(monitor, action, ids, left_alone)
 
 
 def _forget_pending() -> None:
@@ -100,8 +102,14 @@ def _forget_pending() -> None:
 
 
 @st.dialog("Confirm", on_dismiss=_forget_pending)
-def _confirm(monitor: Monitor, action: ActionName, sandbox_ids: list[str]) -> None:
-    """Say exactly what will happen to which sandboxes; act only on the action's button."""
+def _confirm(
+    monitor: Monitor,
+    action: ActionName,
+    sandbox_ids: list[str],
+    left_alone: list[tuple[str, str]],
+) -> None:
+    """Say exactly what will happen to which sandboxes, and which selected ones it leaves
+    alone (ID, state); act only on the action's button."""
     runner = monitor.actions
     if runner is None:  # read-only mode: no action is ever pending then
         return
@@ -110,6 +118,9 @@ def _confirm(monitor: Monitor, action: ActionName, sandbox_ids: list[str]) -> No
         choice = st.segmented_control("Extend by", list(EXTEND_CHOICES_S), default="15 min")
         extend_by_s = EXTEND_CHOICES_S[str(choice or "15 min")]
     st.write(runner.confirmation(action, sandbox_ids, extend_by_s))
+    if left_alone:
+        named = ", ".join(f"{sandbox_id} ({state})" for sandbox_id, state in left_alone)
+        st.caption(f"Left alone, as their state does not allow it: {named}.")
     must_type = required_typed_confirmation(action, len(sandbox_ids))
     typed_ok = True
     if must_type is not None:

@@ -33,7 +33,7 @@ if record is None:
 st.subheader(sandbox_view.title(record))
 st.caption(sandbox_view.limits_line(record))
 if not record["ended"]:
-    action_panel.action_buttons(monitor, [sandbox_id], key="single", state=str(record["state"]))
+    action_panel.action_buttons(monitor, {sandbox_id: str(record["state"])}, key="single")
 time_range = page_support.range_picker(monitor, "detail", default="15 min")
 
 

@@ -52,7 +52,8 @@ def live_triage() -> None:
                 icon=":material/open_in_new:",
                 query_params={"id": selected[0]},
             )
-        action_panel.action_buttons(monitor, selected, key="bulk")
+        states = table.set_index("sandbox_id")["state"]
+        action_panel.action_buttons(monitor, {i: str(states[i]) for i in selected}, key="bulk")
 
 
 live_triage()

@@ -211,3 +211,21 @@ def test_a_paused_sandbox_offers_resume_and_delete_but_not_pause(installed: Fill
     assert_no_exception(app)
     disabled = {button.label: button.disabled for button in app.button}
     assert disabled == {"Pause": True, "Resume": False, "Extend": True, "Delete": False}
+
+
+def test_a_mixed_selection_applies_each_action_to_the_sandboxes_it_fits(
+    installed: Filled,
+) -> None:
+    app = open_page("sandboxes")
+    app.session_state["pinned_sandbox_ids"] = [installed.oom_id, installed.paused_id]
+    app.run()
+    assert_no_exception(app)
+    disabled = {button.label: button.disabled for button in app.button}
+    assert disabled == {"Pause": False, "Resume": False, "Extend": False, "Delete": False}
+
+    next(b for b in app.button if b.label == "Pause").click().run()
+    text = shown_text(app)
+    assert f"Pause 1 sandbox ({installed.oom_id})" in text
+    assert f"Left alone, as their state does not allow it: {installed.paused_id} (paused)" in text
+    app.button(key="confirm_cancel").click().run()
+    assert installed.client.run(get_sandbox(installed.paused_id)).state == "paused"
