@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -13,14 +15,18 @@ from sandboxd.store import Sample, TeamSample
 log = logging.getLogger(__name__)
 
 EXPIRY_CHECK_S = 0.5
+# Samples are stamped in whole seconds, with their tick's time. Ticks fall on a fixed
+# wall-clock grid (half a second past each multiple of the interval), not an interval after
+# the last sample ended: they never drift, no two share a stamp, and a tick is skipped only
+# when the loop was busy for a whole interval.
+TICK_OFFSET_S = 0.5
 RETENTION_CHECK_S = 3600.0
 
 
-def sample_once(manager: SandboxManager, interval_s: float) -> int:
-    """Sample every running sandbox and the team; returns the number of sandbox samples.
-    A paused sandbox yields no sample."""
+def sample_once(manager: SandboxManager, interval_s: float, ts_unix_s: int) -> int:
+    """Sample every running sandbox and the team, stamped `ts_unix_s` (the tick's); returns
+    the number of sandbox samples. A paused sandbox yields no sample."""
     now = manager.clock()
-    ts_unix_s = int(now.timestamp())
     samples = []
     for live in list(manager.live.values()):
         if live.record.state != "running":
@@ -55,7 +61,7 @@ def sample_once(manager: SandboxManager, interval_s: float) -> int:
 async def run_background(manager: SandboxManager, interval_s: float, retention_days: float) -> None:
     """Run the sampler, the timeout check and retention until cancelled."""
     await asyncio.gather(
-        _every(interval_s, lambda: sample_once(manager, interval_s)),
+        _on_ticks(interval_s, lambda tick_s: sample_once(manager, interval_s, int(tick_s))),
         _every_async(EXPIRY_CHECK_S, manager.expire_due),
         _every(RETENTION_CHECK_S, lambda: _forget_old(manager, retention_days)),
     )
@@ -64,6 +70,24 @@ async def run_background(manager: SandboxManager, interval_s: float, retention_d
 def _forget_old(manager: SandboxManager, retention_days: float) -> None:
     cutoff = manager.clock() - timedelta(days=retention_days)
     manager.store.forget_before(int(cutoff.timestamp()))
+
+
+def next_tick_s(now_s: float, period_s: float) -> float:
+    """The first tick after `now_s` (Unix seconds): ticks fall `TICK_OFFSET_S` past each
+    whole multiple of `period_s`."""
+    return (math.floor((now_s - TICK_OFFSET_S) / period_s) + 1) * period_s + TICK_OFFSET_S
+
+
+async def _on_ticks(period_s: float, work: Callable[[float], object]) -> None:
+    """Run `work(tick)` at each tick of the wall clock (see `next_tick_s`); a tick missed
+    while the loop was busy is skipped, not made up."""
+    while True:
+        tick_s = next_tick_s(time.time(), period_s)
+        await asyncio.sleep(tick_s - time.time())
+        try:
+            work(tick_s)
+        except Exception:  # a loop boundary: log and keep sampling
+            log.exception("background work failed")
 
 
 async def _every(period_s: float, work: Callable[[], object]) -> None:

@@ -139,6 +139,6 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_doubles_nothing(
                 [sandbox_id],
             )
         ]
-        # sandboxd samples twice a second; the restarts' gaps were fetched back.
+        # sandboxd samples every second; the restarts' gaps were fetched back.
         missing = sorted(set(range(seconds[0], seconds[-1] + 1)) - set(seconds))
         assert not missing, f"{sandbox_id}: no samples for seconds {missing}"
