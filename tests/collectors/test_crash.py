@@ -8,9 +8,6 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,6 +15,7 @@ from pathlib import Path
 
 from tests.collectors.helpers import assert_nothing_doubled, query
 from tests.sandboxd.running_sandboxd import REPOSITORY, RunningSandboxd
+from tests.sandscope.sandscope_process import SandscopeProcess
 
 RUN_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<job>\w+)\s+ok\s+(?P<rows>\d+) rows")
 START_TIMEOUT_S = 20.0
@@ -40,46 +38,17 @@ def collect_env(sandboxd: RunningSandboxd, db_path: Path) -> dict[str, str]:
     return env
 
 
-class Collecting:
-    """A running `sandscope collect`, its printed lines read by a thread."""
+def finished_runs(collecting: SandscopeProcess) -> Counter[str]:
+    """Runs printed as done (each line comes after its run was recorded), per job."""
+    return Counter(m["job"] for line in list(collecting.out) if (m := RUN_LINE.match(line)))
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.lines: list[str] = []
-        with open(log_path, "a") as log_file:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sandscope", "collect"],
-                cwd=REPOSITORY,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=log_file,
-                text=True,
-            )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for_runs(self, count: int) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while sum(self.finished_runs().values()) < count:
-            assert self.process.poll() is None, f"collect exited: {self.lines}"
-            assert time.monotonic() < deadline, f"no runs printed: {self.lines}"
-            time.sleep(0.05)
-
-    def finished_runs(self) -> Counter[str]:
-        """Runs printed as done (each line comes after its run was recorded), per job."""
-        return Counter(m["job"] for line in list(self.lines) if (m := RUN_LINE.match(line)))
-
-    def end(self, signum: int) -> int:
-        self.process.send_signal(signum)
-        code = self.process.wait(30)
-        self._reader.join(5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return code
+def wait_for_runs(collecting: SandscopeProcess, count: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while sum(finished_runs(collecting).values()) < count:
+        assert collecting.process.poll() is None, f"collect exited: {collecting.show()}"
+        assert time.monotonic() < deadline, f"no runs printed: {collecting.show()}"
+        time.sleep(0.05)
 
 
 def stored_samples(db_path: Path) -> set[tuple[str, int]]:
@@ -104,11 +73,11 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_doubles_nothing(
     printed: Counter[str] = Counter()
     rng = random.Random(4)
     for _ in range(3):
-        collecting = Collecting(env, tmp_path / "collect.log")
-        collecting.wait_for_runs(7)
+        collecting = SandscopeProcess(env, REPOSITORY, "collect")
+        wait_for_runs(collecting, 7)
         time.sleep(rng.uniform(0.5, 2.0))  # somewhere in the middle of the jobs' writes
-        assert collecting.end(signal.SIGKILL) == -signal.SIGKILL
-        printed += collecting.finished_runs()
+        assert collecting.stop(signal.SIGKILL)[0] == -signal.SIGKILL
+        printed += finished_runs(collecting)
 
         now_stored = stored_samples(db_path)  # opening it replays the write-ahead log
         assert kept <= now_stored, "samples stored before a crash are gone"
@@ -118,11 +87,11 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_doubles_nothing(
         assert_nothing_doubled(db_path)
         time.sleep(2.5)  # down long enough to miss a few seconds of samples
 
-    last = Collecting(env, tmp_path / "collect.log")
-    last.wait_for_runs(14)
+    last = SandscopeProcess(env, REPOSITORY, "collect")
+    wait_for_runs(last, 14)
     time.sleep(1.0)
-    assert last.end(signal.SIGTERM) == 0
-    assert "stopped" in last.lines
+    assert last.stop(signal.SIGTERM)[0] == 0, last.show()
+    assert "stopped" in last.out
 
     assert kept <= stored_samples(db_path)
     assert_nothing_doubled(db_path)

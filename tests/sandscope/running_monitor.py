@@ -9,21 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 
-READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
+from tests.sandscope.sandscope_process import READY_TIMEOUT_S, SandscopeProcess
+
 URL_LINE = re.compile(r"^sandscope dashboard: (http://\S+)$")
 SANDBOXD_LINE = re.compile(r"started sandboxd at (http://\S+) ")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -54,78 +48,11 @@ def monitor_env(home: Path, port: int, **settings: str) -> dict[str, str]:
     return env
 
 
-class Run:
-    """A `sandscope run` process; threads collect its stdout and stderr lines."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
-        self.env = env
-        self.out: list[str] = []
-        self.err: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandscope", "run", *args],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, self.out), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, self.err), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _read(stream: IO[str], into: list[str]) -> None:
-        for line in stream:
-            into.append(line.rstrip("\n"))
-
-    def wait_for(
-        self,
-        pattern: re.Pattern[str],
-        lines: list[str] | None = None,
-        timeout_s: float = READY_TIMEOUT_S,
-    ) -> re.Match[str]:
-        """The first line of `lines` (default: stdout) matching `pattern`; fails if the
-        process exits first."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            for line in list(self.out if lines is None else lines):
-                if match := pattern.search(line):
-                    return match
-            assert self.process.poll() is None, f"exited {self.process.returncode}: {self.show()}"
-            assert time.monotonic() < deadline, f"no line like {pattern.pattern}: {self.show()}"
-            time.sleep(0.05)
-
-    def stop(self, signum: int | None = signal.SIGINT) -> tuple[int, float]:
-        """Send `signum` (None: none, it exits by itself), wait a bounded time, then kill;
-        (exit code, seconds to exit)."""
-        started = time.monotonic()
-        if signum is not None and self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            code = self.process.wait(STOP_TIMEOUT_S)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            for reader in self._readers:
-                reader.join(5)
-            for stream in (self.process.stdout, self.process.stderr):
-                if stream is not None:
-                    stream.close()
-        return code, time.monotonic() - started
-
-    def show(self) -> str:
-        return "\nstdout:\n" + "\n".join(self.out) + "\nstderr:\n" + "\n".join(self.err)
-
-
 @dataclass
 class Monitor:
     """A `sandscope run` serving its dashboard at `url`, its sandboxd at `sandboxd_url`."""
 
-    run: Run
+    run: SandscopeProcess
     url: str
     sandboxd_url: str
     home: Path
@@ -142,7 +69,7 @@ def running_monitor(
 ) -> Iterator[Monitor]:
     """`sandscope run [args]` in `home`, once it serves; stopped with SIGINT after, and its
     cgroup parent removed once empty."""
-    run = Run(env, home, *args)
+    run = SandscopeProcess(env, home, "run", *args)
     try:
         url = run.wait_for(URL_LINE, timeout_s=ready_timeout_s).group(1)
         sandboxd_url = run.wait_for(SANDBOXD_LINE, timeout_s=ready_timeout_s).group(1)

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +24,11 @@ from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.e2bapi import payloads
 from tests.sandscope.local_api import ScriptedAPI, scripted_api
+from tests.sandscope.sandscope_process import SandscopeProcess
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 API_KEY = "e2b_00112233445566778899aabbccddeeff00112233"
 SANDBOXD_KEY = "e2b_99887766554433221100ffeeddccbbaa99887766"
-READY_TIMEOUT_S = 20.0
 
 
 @pytest.fixture
@@ -57,63 +56,25 @@ def collect_env(tmp_path: Path, api: ScriptedAPI, **extra: str) -> dict[str, str
     return env
 
 
-class Collect:
-    """A `sandscope collect` process whose stdout a thread reads line by line."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandscope", "collect"],
-            cwd=REPOSITORY,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for_line(self, pattern: str) -> None:
-        """Wait for a printed line matching the regular expression `pattern`."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not any(re.search(pattern, line) for line in list(self.lines)):
-            assert self.process.poll() is None, self.finish_output()
-            assert time.monotonic() < deadline, f"no line like {pattern!r}: {self.lines}"
-            time.sleep(0.05)
-
-    def stop(self, signum: int) -> tuple[int, str]:
-        """Send `signum`; the exit code and stderr."""
-        self.process.send_signal(signum)
-        return self.process.wait(30), self.finish_output()
-
-    def finish_output(self) -> str:
-        self._reader.join(10)
-        assert self.process.stdout is not None and self.process.stderr is not None
-        self.process.stdout.close()
-        err = self.process.stderr.read()
-        self.process.stderr.close()
-        return err
+def collect_process(env: dict[str, str]) -> SandscopeProcess:
+    return SandscopeProcess(env, REPOSITORY, "collect")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_it_cleanly_with_the_runs_recorded(
     api: ScriptedAPI, tmp_path: Path, signum: int
 ) -> None:
-    collect = Collect(collect_env(tmp_path, api, E2B_API_KEY=API_KEY))
-    collect.wait_for_line(r"^\S+ poll +ok")
+    collect = collect_process(collect_env(tmp_path, api, E2B_API_KEY=API_KEY))
+    collect.wait_for(re.compile(r"^\S+ poll +ok"))
 
-    code, err = collect.stop(signum)
+    code, _ = collect.stop(signum)
+    err = "\n".join(collect.err)
 
     assert code == 0, err
     assert "Traceback" not in err
-    assert collect.lines[0] == f"collecting from the E2B API at {api.url}"
-    assert "stopping: finishing the runs in progress, then closing the store" in collect.lines
-    assert collect.lines[-1] == "stopped"
+    assert collect.out[0] == f"collecting from the E2B API at {api.url}"
+    assert "stopping: finishing the runs in progress, then closing the store" in collect.out
+    assert collect.out[-1] == "stopped"
     with MonitorStore.open(tmp_path / "monitor.duckdb") as store:
         last_poll = store.last_run("poll")
     assert last_poll is not None and last_poll.error is None
@@ -124,9 +85,9 @@ def test_a_second_collect_on_the_same_file_is_refused_naming_the_first(
     api: ScriptedAPI, tmp_path: Path
 ) -> None:
     env = collect_env(tmp_path, api, E2B_API_KEY=API_KEY)
-    first = Collect(env)
+    first = collect_process(env)
     try:
-        first.wait_for_line("Ctrl-C stops")
+        first.wait_for(re.compile("Ctrl-C stops"))
         started = time.monotonic()
         second = subprocess.run(
             [sys.executable, "-m", "sandscope", "collect"],
@@ -157,12 +118,13 @@ def test_without_a_key_it_collects_from_sandboxd_with_sandboxd_s_key(
     (sandboxd_dir / "team_id").write_text(payloads.TEAM_ID + "\n")
     env = collect_env(tmp_path, api, SANDSCOPE_SANDBOXD_DATA_DIR=str(sandboxd_dir))
     del env["E2B_TEAM_ID"]
-    collect = Collect(env)
-    collect.wait_for_line(r"^\S+ team +ok")
-    code, err = collect.stop(signal.SIGTERM)
+    collect = collect_process(env)
+    collect.wait_for(re.compile(r"^\S+ team +ok"))
+    code, _ = collect.stop(signal.SIGTERM)
+    err = "\n".join(collect.err)
 
     assert code == 0, err
-    assert collect.lines[0] == (
+    assert collect.out[0] == (
         f"E2B_API_KEY is not set: collecting from the local sandboxd at {api.url} "
         f"with the key in {sandboxd_dir / 'api_key'}"
     )

@@ -24,17 +24,16 @@ from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.sandscope.running_monitor import (
     CGROUP_PREFIX,
-    READY_TIMEOUT_S,
     SANDBOXD_LINE,
     URL_LINE,
     Monitor,
-    Run,
     free_port,
     monitor_env,
     remove_empty_cgroups,
     running_monitor,
     sandboxd_pids,
 )
+from tests.sandscope.sandscope_process import READY_TIMEOUT_S, SandscopeProcess
 
 # Collection every 0.5 s, a sample every second, one attempt a poll.
 FAST = {
@@ -96,7 +95,7 @@ def test_with_a_key_it_watches_that_api_and_starts_no_sandboxd(
 ) -> None:
     key = (monitor.home / "sandboxd" / "api_key").read_text().strip()
     env = run_env(tmp_path, free_port(), E2B_API_URL=monitor.sandboxd_url, E2B_API_KEY=key)
-    run = Run(env, tmp_path)  # the demo is on by default, but not for E2B
+    run = SandscopeProcess(env, tmp_path, "run")  # the demo is on by default, but not for E2B
     try:
         run.wait_for(URL_LINE)
         db_path = tmp_path / "data" / "sandscope.duckdb"
@@ -166,7 +165,7 @@ def test_a_port_in_use_is_reported_and_everything_started_is_stopped(tmp_path: P
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         env = run_env(tmp_path, taken.getsockname()[1])
-        run = Run(env, tmp_path, "--no-demo")
+        run = SandscopeProcess(env, tmp_path, "run", "--no-demo")
         code, _ = run.stop(None)
     assert code == 1, run.show()
     assert any("the port is in use" in line for line in run.err), run.show()
@@ -175,7 +174,7 @@ def test_a_port_in_use_is_reported_and_everything_started_is_stopped(tmp_path: P
 
 
 def test_a_signal_while_starting_stops_what_has_started(tmp_path: Path) -> None:
-    run = Run(run_env(tmp_path, free_port()), tmp_path, "--no-demo")
+    run = SandscopeProcess(run_env(tmp_path, free_port()), tmp_path, "run", "--no-demo")
     run.wait_for(SANDBOXD_LINE)
 
     code, _ = run.stop(signal.SIGINT)  # the dashboard may or may not be up yet
