@@ -45,7 +45,7 @@ from sandboxd.isolation.disk import LoopDisk
 from sandboxd.isolation.full_box import FullBox
 from sandboxd.isolation.full_cleanup import cleanup_full_leftovers
 from sandboxd.isolation.oom_watch import KmsgOomWatcher
-from sandboxd.isolation.paths import check_sandbox_id, default_mounts_dir
+from sandboxd.isolation.paths import RUNTIME_ROOT, check_sandbox_id, default_mounts_dir
 from sandboxd.isolation.seccomp import seccomp_fd
 from sandboxd.isolation.uids import HostUidPool
 
@@ -97,11 +97,14 @@ class FullIsolation:
 
     def close(self) -> None:
         """Stop the OOM watcher thread, and remove the cgroup parent and mounts dir if no
-        box is left in them (live boxes are left as they are)."""
+        box is left in them (live boxes are left as they are), then /run/sandboxd if no
+        other sandboxd's mounts dir is in it."""
         self.watcher.close()
         remove_empty_parent(self.cgroup_parent)
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # not empty: left
             self.mounts_dir.rmdir()
+            if self.mounts_dir.parent == RUNTIME_ROOT:
+                RUNTIME_ROOT.rmdir()
 
     def live_boxes(self) -> list[FullBox]:
         """Boxes launched and not yet destroyed."""
@@ -139,10 +142,10 @@ class FullIsolation:
     def _prepare_dirs(self) -> None:
         self.boxes_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.boxes_dir, 0o700)  # images are the boxes' files: root's eyes only
-        for path in reversed([self.mounts_dir, *self.mounts_dir.parents]):
-            if not path.exists():
-                path.mkdir(mode=0o711)
-                os.chmod(path, 0o711)  # mkdir's mode is masked by the umask
+        try:
+            _make_walkable_dirs(self.mounts_dir)
+        except FileNotFoundError:  # another sandboxd removed /run/sandboxd as it closed
+            _make_walkable_dirs(self.mounts_dir)
         os.chmod(self.mounts_dir, 0o711)  # boxes may pass through, not list their peers
         ok, reason = searchable_by_others(self.mounts_dir)
         if not ok:
@@ -206,3 +209,12 @@ async def _undo(cgroups: CgroupSet, disk: LoopDisk) -> None:
     await cgroups.wait_empty()
     await cgroups.remove()
     await disk.remove()
+
+
+def _make_walkable_dirs(leaf: Path) -> None:
+    """`leaf` and its missing parents, each 0711 (walkable by every uid, listable by root)."""
+    for path in reversed([leaf, *leaf.parents]):
+        if not path.exists():
+            with contextlib.suppress(FileExistsError):  # made meanwhile by another sandboxd
+                path.mkdir(mode=0o711)
+                os.chmod(path, 0o711)  # mkdir's mode is masked by the umask

@@ -11,6 +11,7 @@ from sandboxd.isolation.cgroups import CGROUP_ROOT, find_leftover_cgroups
 from sandboxd.isolation.disk import find_leftover_mounts
 from sandboxd.isolation.full import FullIsolation
 from sandboxd.isolation.full_box import FullBox
+from sandboxd.isolation.paths import RUNTIME_ROOT
 from tests.sandboxd.isolation.helpers import PROBE, Launch, Loop, ask, read_line, running, spec
 
 SPIN = ["/usr/bin/python3", "-c", "print('ready', flush=True)\nwhile True: pass"]
@@ -78,6 +79,8 @@ def test_destroy_leaves_no_cgroup_mount_or_file(
     full_iso.close()
     assert not any((CGROUP_ROOT / h / cgroup_parent).exists() for h in ("memory", "unified"))
     assert not full_iso.mounts_dir.exists()
+    # /run/sandboxd goes too, unless another sandboxd (a `make run` beside the tests) is in it
+    assert not RUNTIME_ROOT.exists() or any(RUNTIME_ROOT.iterdir())
 
 
 def test_stderr_goes_to_the_box_log(launch_full: Launch, loop: Loop) -> None:
