@@ -88,8 +88,8 @@ def history_rows(sandbox_id: str, history: Sequence[SandboxMetric]) -> list[Samp
     """Rows from one sandbox's history, oldest first, one per sample time.
 
     Two samples can share a `timestampUnix` (the API stamps whole seconds; a runtime that
-    samples faster than once a second, as sandboxd once did in tests, sends both): they become one
-    row holding each gauge's maximum, as the API's own buckets do.
+    samples faster than once a second sends both, as the recorded `hog` payload shows): they
+    become one row holding each gauge's maximum, as the API's own buckets do.
     """
     rows: dict[datetime, SampleRow] = {}
     for metric in history:

@@ -81,9 +81,13 @@ def next_tick_s(now_s: float, period_s: float) -> float:
 async def _on_ticks(period_s: float, work: Callable[[float], object]) -> None:
     """Run `work(tick)` at each tick of the wall clock (see `next_tick_s`); a tick missed
     while the loop was busy is skipped, not made up."""
+    last_tick_s = 0.0
     while True:
-        tick_s = next_tick_s(time.time(), period_s)
+        # From the later of now and the last tick: a wake-up a hair early, or a rounding
+        # error, must not give the same tick twice.
+        tick_s = next_tick_s(max(time.time(), last_tick_s + period_s / 2), period_s)
         await asyncio.sleep(tick_s - time.time())
+        last_tick_s = tick_s
         try:
             work(tick_s)
         except Exception:  # a loop boundary: log and keep sampling
