@@ -16,10 +16,11 @@ from storage import MonitorStore
 from tests.collectors.faults import FaultyAPI
 from tests.collectors.helpers import FAST
 from tests.sandboxd.running_sandboxd import RunningSandboxd
-from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
+from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd, sdk_env, small_sandbox
 
 MakeCollector = Callable[..., Collector]
-__all__ = ["api", "new_sandbox", "sandboxd"]  # the shared sandboxd fixtures
+# The shared sandboxd fixtures.
+__all__ = ["api", "new_sandbox", "sandboxd", "sdk_env", "small_sandbox"]
 
 
 @pytest.fixture

@@ -49,6 +49,12 @@ def query(path: Path, sql: str, params: list[Any] | None = None) -> list[tuple[A
         return con.execute(sql, params or []).fetchall()
 
 
+def sampled_seconds(path: Path, sandbox_id: str) -> list[int]:
+    """The Unix seconds of the sandbox's stored samples, ascending, each once."""
+    sql = "SELECT DISTINCT epoch(ts)::BIGINT FROM samples WHERE sandbox_id = ? ORDER BY 1"
+    return [row[0] for row in query(path, sql, [sandbox_id])]
+
+
 def assert_nothing_doubled(path: Path) -> None:
     """Every table the collectors append to holds each key once."""
     checks = {

@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 from e2b import CommandExitException, Sandbox
 
+from tests.sandboxd.kernel_oom import MEMORY_BOMB
 from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
-MEMORY_BOMB = "python3 -c 'a = []\nfor _ in range(400): a.append(bytearray(10**6))'"
 # Grows to ~112 MiB (of 128) in 8 MiB steps, holds it 2 s, then exits.
 MEMORY_HOG = (
     "python3 -c 'import time\na = []\n"

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.collectors.helpers import assert_nothing_doubled, query
+from tests.collectors.helpers import assert_nothing_doubled, query, sampled_seconds
 from tests.sandboxd.running_sandboxd import REPOSITORY, RunningSandboxd
 from tests.sandscope.sandscope_process import SandscopeProcess
 
@@ -100,14 +100,7 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_doubles_nothing(
     )
     assert backfilled[0][0] > 0
     for sandbox_id in ids:
-        seconds = [
-            row[0]
-            for row in query(
-                db_path,
-                "SELECT DISTINCT epoch(ts)::BIGINT FROM samples WHERE sandbox_id = ? ORDER BY 1",
-                [sandbox_id],
-            )
-        ]
+        seconds = sampled_seconds(db_path, sandbox_id)
         # sandboxd samples every second; the restarts' gaps were fetched back.
         missing = sorted(set(range(seconds[0], seconds[-1] + 1)) - set(seconds))
         assert not missing, f"{sandbox_id}: no samples for seconds {missing}"

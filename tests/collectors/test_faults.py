@@ -19,7 +19,7 @@ import httpx
 
 from tests.collectors.conftest import MakeCollector
 from tests.collectors.faults import FaultyAPI, Slow, down, garbage, on_path, rate_limited
-from tests.collectors.helpers import assert_nothing_doubled, query, wait_for
+from tests.collectors.helpers import assert_nothing_doubled, query, sampled_seconds, wait_for
 
 LIST = "/v2/sandboxes"
 BATCH = "/sandboxes/metrics"
@@ -48,14 +48,7 @@ def test_api_down_for_a_while_then_back_the_backfill_fills_the_gap(
     assert failed_again.error is not None and failed.rows_written == 0
     assert back.error is None
     assert backfilled.error is None and backfilled.rows_written >= 2
-    seconds = [
-        row[0]
-        for row in query(
-            db_path,
-            "SELECT DISTINCT epoch(ts)::BIGINT FROM samples WHERE sandbox_id = ? ORDER BY 1",
-            [sandbox_id],
-        )
-    ]
+    seconds = sampled_seconds(db_path, sandbox_id)
     # sandboxd samples every second: every second from the first sample on is stored.
     assert seconds == list(range(seconds[0], seconds[-1] + 1))
     assert_nothing_doubled(db_path)

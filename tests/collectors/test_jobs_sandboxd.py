@@ -6,48 +6,26 @@ every 2 s), so what takes minutes in production takes seconds.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from e2b import CommandExitException, Sandbox
 
+from storage import MonitorStore
 from tests.collectors.conftest import MakeCollector
 from tests.collectors.helpers import assert_nothing_doubled, query, wait_for
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from tests.sandboxd.kernel_oom import MEMORY_BOMB, needs_kernel_oom
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-needs_full_isolation = pytest.mark.skipif(
-    os.geteuid() != 0 or not (CGROUP_ROOT / "memory").is_dir(),
-    reason="OOM kills from the kernel need root and cgroup v1 memory (sandboxd's full mode)",
-)
-# Grows to ~400 MB in 1 MB steps: far past the `small` template's 128 MiB.
-MEMORY_BOMB = "python3 -c 'a = []\nfor _ in range(400): a.append(bytearray(10**6))'"
 # Holds ~112 of 128 MiB for 3 s, then exits: near the limit, then a drop.
 MEMORY_HOG = (
     "python3 -c 'import time\na = []\n"
     "for _ in range(14):\n a.append(bytearray(8 * 2**20)); time.sleep(0.1)\ntime.sleep(3)'"
 )
-
-
-@pytest.fixture
-def sdk_env(sandboxd: RunningSandboxd, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("E2B_DEBUG", raising=False)
-    for name, value in sandboxd.sdk_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def small_sandbox(sdk_env: None) -> Iterator[Sandbox]:
-    sandbox = Sandbox.create(template="small", timeout=120)
-    yield sandbox
-    with contextlib.suppress(Exception):  # already gone
-        sandbox.kill()
 
 
 def test_sandboxes_appear_and_samples_keep_arriving(
@@ -126,7 +104,7 @@ def test_a_killed_sandbox_is_marked_ended_with_its_reason(
     assert {killed, timed_out}.isdisjoint(store.live_sandbox_ids())
 
 
-@needs_full_isolation
+@needs_kernel_oom
 def test_an_oom_kill_becomes_an_incident_with_the_log_lines_before_it(
     make_collector: MakeCollector, small_sandbox: Sandbox
 ) -> None:
@@ -139,12 +117,7 @@ def test_an_oom_kill_becomes_an_incident_with_the_log_lines_before_it(
     with pytest.raises(CommandExitException):
         small_sandbox.commands.run(MEMORY_BOMB, timeout=60)
 
-    def confirmed() -> list[object]:
-        frame = store.incidents_since(datetime.now(UTC) - timedelta(minutes=5))
-        frame = frame[(frame["sandbox_id"] == sandbox_id) & (frame["kind"] == "oom_confirmed")]
-        return list(frame.itertuples())
-
-    incident = wait_for(confirmed, 15, "a confirmed OOM incident")[0]
+    incident = _wait_for_incident(store, sandbox_id, "oom_confirmed")
     assert incident.process == "python3" and incident.pid
     assert incident.mem_total_bytes == 128 * 2**20
     lines = store.logs_around(sandbox_id, incident.at.to_pydatetime(), before=20, after=5)
@@ -155,7 +128,7 @@ def test_an_oom_kill_becomes_an_incident_with_the_log_lines_before_it(
     assert small_sandbox.commands.run("echo alive").stdout.strip() == "alive"
 
 
-@needs_full_isolation
+@needs_kernel_oom
 def test_memory_near_its_limit_then_a_drop_is_a_suspected_incident(
     make_collector: MakeCollector, small_sandbox: Sandbox
 ) -> None:
@@ -167,15 +140,21 @@ def test_memory_near_its_limit_then_a_drop_is_a_suspected_incident(
 
     small_sandbox.commands.run(MEMORY_HOG, timeout=60)
 
-    def suspected() -> list[object]:
-        frame = store.incidents_since(datetime.now(UTC) - timedelta(minutes=5))
-        frame = frame[(frame["sandbox_id"] == sandbox_id) & (frame["kind"] == "oom_suspected")]
-        return list(frame.itertuples())
-
-    incident = wait_for(suspected, 15, "a suspected OOM incident")[0]
+    incident = _wait_for_incident(store, sandbox_id, "oom_suspected")
     assert incident.mem_used_bytes >= 0.9 * incident.mem_total_bytes
     lines = store.logs_around(sandbox_id, incident.at.to_pydatetime(), before=20, after=5)
     assert any("started" in m and "bytearray" in m for m in lines["message"])
+
+
+def _wait_for_incident(store: MonitorStore, sandbox_id: str, kind: str) -> Any:
+    """The sandbox's first incident of `kind` in the last 5 minutes, waited for up to 15 s."""
+
+    def found() -> list[Any]:
+        frame = store.incidents_since(datetime.now(UTC) - timedelta(minutes=5))
+        frame = frame[(frame["sandbox_id"] == sandbox_id) & (frame["kind"] == kind)]
+        return list(frame.itertuples())
+
+    return wait_for(found, 15, f"an {kind} incident")[0]
 
 
 def _all_sampled(found: dict[str, datetime], ids: list[str]) -> dict[str, datetime] | None:

@@ -10,13 +10,12 @@ leak in); no E2B_*, SANDSCOPE_* or SANDBOXD_* variable of the caller's leaks in 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.sandboxd.kernel_oom import kernel_oom_skip_reason
 from tests.sandscope.running_monitor import (
-    CGROUP_ROOT,
     Monitor,
     free_port,
     monitor_env,
@@ -49,9 +48,7 @@ def skip_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.is_file():
         return f"no {CHROMIUM} (Debian's chromium; tools/bootstrap.sh installs it)"
-    if os.geteuid() != 0 or not (CGROUP_ROOT / "memory").is_dir():
-        return "the demo's OOM kill needs root and cgroup v1 memory (sandboxd's full mode)"
-    return None
+    return kernel_oom_skip_reason()  # the demo's OOM kill
 
 
 @contextlib.contextmanager

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from e2b import CommandExitException, Sandbox
@@ -28,14 +26,12 @@ from sandscope.collect_command import collector_config
 from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.collectors.helpers import wait_for
+from tests.sandboxd.kernel_oom import MEMORY_BOMB, kernel_oom_skip_reason
 from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
 
 __all__ = ["api", "new_sandbox", "sandboxd"]  # for test_actions.py
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-# Grows to ~400 MB in 1 MB steps: far past the `small` template's 128 MiB.
-MEMORY_BOMB = "python3 -c 'a = []\nfor _ in range(400): a.append(bytearray(10**6))'"
 BUSY_LOOP = "python3 -c 'while True: pass'"
 
 
@@ -53,16 +49,10 @@ class Filled:
     killed_id: str
 
 
-def _needs_sandboxd() -> None:
-    if os.geteuid() != 0 or not (CGROUP_ROOT / "memory").is_dir():
-        pytest.skip(
-            "OOM kills from the kernel need root and cgroup v1 memory (sandboxd's full mode)"
-        )
-
-
 @pytest.fixture(scope="session")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
-    _needs_sandboxd()
+    if (reason := kernel_oom_skip_reason()) is not None:
+        pytest.skip(reason)
     data_dir = tmp_path_factory.mktemp("sandboxd")
     with running_sandboxd(
         data_dir, SANDBOXD_SAMPLE_INTERVAL_S="1", SANDBOXD_MAX_SANDBOXES="8"

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
+from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd, sdk_env, small_sandbox
 
-__all__ = ["api", "new_sandbox", "sandboxd"]
+__all__ = ["api", "new_sandbox", "sandboxd", "sdk_env", "small_sandbox"]

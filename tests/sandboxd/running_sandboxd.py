@@ -7,7 +7,6 @@ import itertools
 import os
 import re
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from sandscope.local_sandboxd import stop_process
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 READY_LINE = re.compile(r"sandboxd ready: api (\S+) envd (\S+)")
@@ -116,13 +117,7 @@ def _wait_until_ready(process: subprocess.Popen[str]) -> tuple[str, str]:
 
 def stop(process: subprocess.Popen[str]) -> int:
     """SIGTERM, then SIGKILL past the timeout; returns the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    code = stop_process(process, STOP_TIMEOUT_S)
     if process.stdout is not None:
         process.stdout.close()
-    return process.returncode
+    return code

@@ -1,13 +1,16 @@
 """Fixtures for tests that need a real sandboxd to act on, shared by the packages' conftests:
-a sandboxd per test module (a sample every second), its API, and sandboxes made for one test."""
+a sandboxd per test module (a sample every second), its API, sandboxes made for one test, and
+the official SDK pointed at it."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from e2b import Sandbox
 
 from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
 
@@ -44,3 +47,20 @@ def new_sandbox(api: httpx.Client) -> Iterator[Callable[..., str]]:
     yield create
     for sandbox_id in made:
         api.delete(f"/sandboxes/{sandbox_id}")  # 404 when the test ended it already
+
+
+@pytest.fixture
+def sdk_env(sandboxd: RunningSandboxd, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the SDK at sandboxd the way the README says (never E2B_DEBUG)."""
+    monkeypatch.delenv("E2B_DEBUG", raising=False)
+    for name, value in sandboxd.sdk_env().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def small_sandbox(sdk_env: None) -> Iterator[Sandbox]:
+    """A `small` (128 MiB) sandbox made through the SDK for one test."""
+    sandbox = Sandbox.create(template="small", timeout=120)
+    yield sandbox
+    with contextlib.suppress(Exception):  # already gone
+        sandbox.kill()

@@ -5,38 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from e2b import CommandExitException, Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
-
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-needs_full_isolation = pytest.mark.skipif(
-    os.geteuid() != 0 or not (CGROUP_ROOT / "memory").is_dir(),
-    reason="OOM kills from the kernel and crash cleanup need root and cgroup v1 memory",
-)
-# Grows to ~400 MB in 1 MB steps: far past the `small` template's 128 MiB.
-MEMORY_BOMB = "python3 -c 'a = []\nfor _ in range(400): a.append(bytearray(10**6))'"
+from sandboxd.isolation.cgroups import CGROUP_ROOT
+from tests.sandboxd.kernel_oom import MEMORY_BOMB, needs_kernel_oom
+from tests.sandboxd.running_sandboxd import running_sandboxd
 
 
-@pytest.fixture
-def sdk_env(sandboxd: RunningSandboxd, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in sandboxd.sdk_env().items():
-        monkeypatch.setenv(name, value)
-
-
-@pytest.fixture
-def small_sandbox(sdk_env: None) -> Iterator[Sandbox]:
-    sandbox = Sandbox.create(template="small", timeout=120)
-    yield sandbox
-    sandbox.kill()
-
-
-@needs_full_isolation
+@needs_kernel_oom
 def test_a_memory_bomb_is_oom_killed_recorded_and_the_sandbox_lives_on(
     small_sandbox: Sandbox, api: httpx.Client
 ) -> None:
@@ -76,7 +56,7 @@ def _mounts_of(sandbox_ids: list[str]) -> list[str]:
     ]
 
 
-@needs_full_isolation
+@needs_kernel_oom
 def test_a_start_after_a_crash_removes_what_the_dead_run_left(tmp_path: Path) -> None:
     parent = f"sandboxd-crash-{os.getpid()}"
     with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as crashed:
@@ -108,7 +88,7 @@ def test_a_start_after_a_crash_removes_what_the_dead_run_left(tmp_path: Path) ->
             assert events[0]["eventData"]["kill_reason"] == "error"
 
 
-@needs_full_isolation
+@needs_kernel_oom
 def test_shutdown_kills_every_sandbox_and_records_why(tmp_path: Path) -> None:
     parent = f"sandboxd-stop-{os.getpid()}"
     with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as first:
@@ -125,7 +105,7 @@ def test_shutdown_kills_every_sandbox_and_records_why(tmp_path: Path) -> None:
         assert events[0]["eventData"]["kill_reason"] == "sandboxd shutdown"
 
 
-@needs_full_isolation
+@needs_kernel_oom
 def test_a_sandbox_whose_main_process_dies_ends_with_reason_error(
     sdk_env: None, api: httpx.Client
 ) -> None:

@@ -8,16 +8,6 @@ from collections.abc import Iterator
 import pytest
 from e2b import CommandExitException, Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd
-
-
-@pytest.fixture
-def sdk_env(sandboxd: RunningSandboxd, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the SDK at sandboxd the way the README says (never E2B_DEBUG)."""
-    monkeypatch.delenv("E2B_DEBUG", raising=False)
-    for name, value in sandboxd.sdk_env().items():
-        monkeypatch.setenv(name, value)
-
 
 @pytest.fixture
 def sandbox(sdk_env: None) -> Iterator[Sandbox]:

@@ -4,23 +4,19 @@ the timeout one timed out and made again, the long-lived ones extended."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from sandscope.demo import ROLES, TEMPLATES, Demo, DemoTarget, DemoTimings, Role, workload_script
+from tests.sandboxd.kernel_oom import needs_kernel_oom
 from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not Path("/sys/fs/cgroup/memory").is_dir(),
-    reason="the demo's OOM kill and limits need sandboxd's full isolation (root, cgroup v1)",
-)
+pytestmark = needs_kernel_oom  # the demo's memory sandbox is OOM-killed
 FAST = DemoTimings(
     tick_s=0.5,
     lifetime_s=30,  # renewed once under 15 s left: within the test
