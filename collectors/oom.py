@@ -1,18 +1,34 @@
-"""OOM kills, found in log lines, killed events and memory samples. Pure functions.
+"""OOM kills, found in sandboxd's kernel records, killed events and memory samples. Pure.
 
-Confirmed: a log line that reports an OOM kill (sandboxd's "OOM kill: python3 (pid 12)
-killed, memory limit 128 MiB", or the kernel's words as E2B passes them on: "Out of
-memory", "oom-kill", "Killed process 12 (python3)"), or a killed event whose kill_reason is
-"oom". Suspected: a sample at or above 90 % of its memory limit followed by a drop to half
-of it or less, or by the sandbox's end, with no confirmation nearby.
+Confirmed only from sources code in a sandbox cannot write:
+
+- sandboxd's own record of a kernel OOM kill: a log entry whose structured field
+  `record` is `kernel_oom` (see `sandboxd.journal`). sandboxd writes that field only
+  when the kernel reports a kill in the box's memory cgroup; a box's output and command
+  lines reach the log too, but only as message text and as the values of other fields.
+- a killed event whose structured `kill_reason` is "oom" (E2B's control plane, or
+  sandboxd when a box ends with kernel OOM kills on its cgroup's counter).
+
+Words in a log line ("OOM kill: ...", "Out of memory", "oom-kill:...", "Killed process 12
+(x)") prove nothing: a process prints them, or is named after them. They are not even a
+hint here: a sign of trouble costs the trouble job API calls, so text may not raise one,
+and the poll flags memory near its limit from the samples anyway.
+
+E2B's cloud: its reference defines a log entry as level, message and string fields but
+says nothing definite about an OOM entry or about who may write the fields, so no E2B log
+entry confirms an OOM: E2B's OOMs are confirmed by the killed event's kill_reason alone.
+E2B itself never writes sandboxd's mark; only an API that passed fields written in a box
+through to its log entries could carry a forged one, and neither API does so today.
+
+Suspected: a sample at or above 90 % of its memory limit followed by a drop to half of it
+or less, or by the sandbox's end, with no confirmation nearby.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,54 +39,45 @@ DROP_FRACTION = 0.5
 OOM_KILL_REASON = "oom"
 # A suspected OOM this close to a confirmed one is the same kill seen twice.
 SAME_KILL_WITHIN = timedelta(seconds=30)
-
-_SANDBOXD = re.compile(
-    r"OOM kill: (?P<process>.+?) \(pid (?P<pid>\d+|\?)\) killed"
-    r"(?:, memory limit (?P<limit_mib>\d+) MiB)?"
-)
-_KILLED_PROCESS = re.compile(r"Killed process (?P<pid>\d+) \((?P<process>[^)]*)\)")
-_OOM_KILL_TASK = re.compile(r"oom-kill:.*?\btask=(?P<process>[^,\s]+),pid=(?P<pid>\d+)")
-_GENERIC = re.compile(r"out of memory|oom-kill|killed process", re.IGNORECASE)
+# sandboxd's mark on its own kernel OOM records (`sandboxd.journal` writes the same names).
+RECORD_FIELD = "record"
+KERNEL_OOM_RECORD = "kernel_oom"
 _MIB = 2**20
+# The process name in a record is the kernel's task name (at most 15 bytes, chosen by the
+# box's code); anything longer did not come from the kernel and is cut.
+PROCESS_NAME_MAX_CHARS = 64
 
 
 @dataclass(frozen=True)
-class OomLine:
-    """What an OOM log line says: the process, its pid and the memory limit, where given."""
+class OomRecord:
+    """What a kernel OOM record says: the process, its pid and the memory limit, where
+    given."""
 
     process: str | None
     pid: int | None
     mem_limit_bytes: int | None
 
 
-def oom_in_line(message: str, fields: dict[str, str] | None = None) -> OomLine | None:
-    """The OOM kill a log line reports, or None. `fields` are the line's structured fields
-    (sandboxd puts `process`, `pid` and `memory_limit_bytes` there)."""
-    fields = fields or {}
-    match = _SANDBOXD.search(message)
-    if match is not None:
-        process = match["process"] if match["process"] != "a process" else None
-        pid = int(match["pid"]) if match["pid"].isdigit() else None
-        limit = int(match["limit_mib"]) * _MIB if match["limit_mib"] else None
-    else:
-        if _GENERIC.search(message) is None:
-            return None
-        match = _KILLED_PROCESS.search(message) or _OOM_KILL_TASK.search(message)
-        process = match["process"] if match else None
-        pid = int(match["pid"]) if match else None
-        limit = None
-    return OomLine(
-        process=fields.get("process") or process,
-        pid=_int_or(fields.get("pid"), pid),
-        mem_limit_bytes=_int_or(fields.get("memory_limit_bytes"), limit),
+def kernel_oom_record(fields: Mapping[str, str]) -> OomRecord | None:
+    """The OOM kill a log entry's structured `fields` record, or None unless they carry
+    sandboxd's kernel OOM mark. The process, pid and memory limit come from the same
+    fields (None where absent or not a number). A line's message is never read."""
+    if fields.get(RECORD_FIELD) != KERNEL_OOM_RECORD:
+        return None
+    process = fields.get("process") or None
+    return OomRecord(
+        process=process[:PROCESS_NAME_MAX_CHARS] if process else None,
+        pid=_int_or_none(fields.get("pid")),
+        mem_limit_bytes=_int_or_none(fields.get("memory_limit_bytes")),
     )
 
 
 def confirmed_from_logs(lines: Iterable[LogLineRow], detected_at: datetime) -> list[IncidentRow]:
-    """One confirmed incident per log line that reports an OOM kill, at the line's time."""
+    """One confirmed incident per kernel OOM record among `lines`, at the record's time.
+    The evidence names the record, not the line's text."""
     incidents: list[IncidentRow] = []
     for line in lines:
-        found = oom_in_line(line.message, _fields(line))
+        found = kernel_oom_record(_fields(line))
         if found is None:
             continue
         incidents.append(
@@ -83,7 +90,7 @@ def confirmed_from_logs(lines: Iterable[LogLineRow], detected_at: datetime) -> l
                 pid=found.pid,
                 mem_used_bytes=None,
                 mem_total_bytes=found.mem_limit_bytes,
-                evidence=f"log line: {line.message}",
+                evidence=_record_evidence(found),
             )
         )
     return incidents
@@ -178,5 +185,14 @@ def _fields(line: LogLineRow) -> dict[str, str]:
     return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
 
 
-def _int_or(raw: str | None, fallback: int | None) -> int | None:
-    return int(raw) if raw is not None and raw.isdigit() else fallback
+def _record_evidence(found: OomRecord) -> str:
+    limit = (
+        f", memory limit {found.mem_limit_bytes // _MIB} MiB"
+        if found.mem_limit_bytes is not None
+        else ""
+    )
+    return f"sandboxd kernel OOM record{limit}"
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None

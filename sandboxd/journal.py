@@ -13,6 +13,12 @@ from sandboxd.records import SandboxRecord
 from sandboxd.store import LogLine, Store
 
 MIB = 1024 * 1024
+# The field that marks sandboxd's own record of a kernel OOM kill, and its value. Monitors
+# confirm an OOM only on it (sandscope's collectors.oom reads the same two names): message
+# text is written by code in the box, but no box text can set this field, as `log` drops
+# it from every caller's fields and only `oom_kill` writes it, for kills the kernel reports.
+RECORD_FIELD = "record"
+KERNEL_OOM_RECORD = "kernel_oom"
 
 
 class Journal:
@@ -36,9 +42,15 @@ class Journal:
     def log(
         self, record: SandboxRecord, level: str, message: str, fields: dict[str, str] | None = None
     ) -> None:
-        """A line in the sandbox's log."""
+        """A line in the sandbox's log. `fields` may not mark it as a kernel record."""
+        own = {key: value for key, value in (fields or {}).items() if key != RECORD_FIELD}
+        self._write(record, level, message, own)
+
+    def _write(
+        self, record: SandboxRecord, level: str, message: str, fields: dict[str, str]
+    ) -> None:
         ts_ms = int(self.clock().timestamp() * 1000)
-        self.store.add_log(LogLine(record.sandbox_id, ts_ms, level, message, fields or {}))
+        self.store.add_log(LogLine(record.sandbox_id, ts_ms, level, message, fields))
 
     def ended(self, record: SandboxRecord, reason: str, *, failed: bool) -> None:
         """Mark the sandbox killed: details, the killed event with its reason, a log line."""
@@ -73,5 +85,11 @@ class Journal:
             "memory_limit_bytes": str(oom.memory_limit_bytes),
             "at": oom.at.isoformat(),
         }
+        # Full isolation hears of a kill from the kernel (its log and the memory cgroup's
+        # counter); reduced isolation only guesses one from a SIGKILL it did not send,
+        # which the box's own code can send too.
+        if record.isolation.split(" ", 1)[0] == "full":
+            fields[RECORD_FIELD] = KERNEL_OOM_RECORD
         limit_mib = oom.memory_limit_bytes // MIB
-        self.log(record, "error", f"OOM kill: {who} killed, memory limit {limit_mib} MiB", fields)
+        message = f"OOM kill: {who} killed, memory limit {limit_mib} MiB"
+        self._write(record, "error", message, fields)
