@@ -1,5 +1,6 @@
 """The Streamlit server inside a process: the URL once it listens (port 0 too), a stop from a
-signal handler, a stop before the start, and a clear error for a port in use.
+signal handler, a stop before the start, a clear error for a port in use, and the Host guard
+in front of every route.
 
 Each server runs in a child process: Streamlit keeps one runtime per process.
 """
@@ -102,6 +103,27 @@ def test_port_0_serves_on_a_free_port_until_stopped_from_a_signal_handler(app: P
     assert time.monotonic() - started < 10
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/_stcore/health", timeout=2)
+
+
+def test_every_route_answers_only_to_the_dashboards_own_names(app: Path) -> None:
+    """The Host guard sits in front of Streamlit's whole app (a newer Streamlit that built
+    its app differently would fail here, not only in tests/security)."""
+    process = serve(app, 0)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[1]
+        port = url.rsplit(":", 1)[1]
+        for path in ("/", "/_stcore/health", "/_stcore/host-config"):
+            assert httpx.get(f"{url}{path}", timeout=10).status_code == 200, path
+            for host in ("attacker.example", f"attacker.example:{port}"):
+                refused = httpx.get(f"{url}{path}", headers={"Host": host}, timeout=10)
+                assert refused.status_code == 403, (path, host)
+        own = httpx.get(f"{url}/_stcore/health", headers={"Host": f"localhost:{port}"})
+        assert own.text == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code, _, err = finish(process)
+    assert code == 0, err
 
 
 def test_a_stop_before_the_start_returns_without_listening(app: Path) -> None:
