@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from dashboard.auth import (
+    SECRETS_FILE_NAME,
     AuthConfigError,
     Logins,
     User,
@@ -144,3 +147,16 @@ def test_anything_else_refuses_to_start_without_logins(address: str, alice_hash:
 def test_the_local_actor_names_the_os_user() -> None:
     assert local_actor().startswith("local:")
     assert len(local_actor()) > len("local:")
+
+
+def test_the_secrets_file_is_ignored_by_git() -> None:
+    """Logins' hashes and the API key live in .streamlit/secrets.toml: never committed."""
+    repository = Path(__file__).resolve().parents[2]
+    if shutil.which("git") is None or not (repository / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--quiet", "--no-index", SECRETS_FILE_NAME],
+        cwd=repository,
+        check=False,
+    )
+    assert ignored.returncode == 0, f"{SECRETS_FILE_NAME} is not in .gitignore"
