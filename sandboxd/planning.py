@@ -68,7 +68,9 @@ def plan_sandbox(
         metadata=dict(request.metadata),
         auto_pause=request.auto_pause,
         secure=request.secure,
-        access_token=secrets.token_hex(16) if request.secure else None,
+        # Always: `secure: false` (the v1 create's default) once meant "envd open to anyone
+        # who can reach the port", which on a shared host is every local user.
+        access_token=secrets.token_hex(16),
         allow_internet_access=request.allow_internet_access,
         execution_id=str(uuid.uuid4()),
         isolation=isolation_note,

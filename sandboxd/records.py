@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -35,7 +36,11 @@ class SandboxRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     auto_pause: bool = False
     secure: bool = False
-    access_token: str | None = None
+    # Every box has one, whatever `secure` says: envd answers nobody without it. Kept in
+    # memory only; the store gets its SHA-256 (`to_json`), so a copy of the store file
+    # opens no box.
+    access_token: str | None = field(default=None, repr=False)
+    access_token_sha256: str | None = None
     allow_internet_access: bool | None = None
     execution_id: str = ""
     isolation: str = "full"
@@ -96,8 +101,11 @@ class SandboxRecord:
         return body
 
     def to_json(self) -> dict[str, Any]:
-        """For the store."""
+        """For the store: everything but the access token, which only its hash stands for."""
         data = asdict(self)
+        token = data.pop("access_token")
+        if token is not None:
+            data["access_token_sha256"] = token_sha256(token)
         for name in ("started_at", "end_at", "ended_at"):
             if data[name] is not None:
                 data[name] = data[name].isoformat()
@@ -105,8 +113,17 @@ class SandboxRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxRecord:
-        """From the store."""
+        """From the store (without a token: a stored sandbox is never reachable again). A
+        record stored before tokens were hashed keeps only the hash of its token."""
+        data = dict(data)
+        if (token := data.pop("access_token", None)) is not None:
+            data["access_token_sha256"] = token_sha256(token)
         for name in ("started_at", "end_at", "ended_at"):
             if data.get(name) is not None:
                 data[name] = datetime.fromisoformat(data[name])
         return cls(**data)
+
+
+def token_sha256(token: str) -> str:
+    """The hex SHA-256 of an access token, as the store keeps it."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -7,11 +7,14 @@ samples and team samples in Unix seconds, logs in Unix milliseconds, events as I
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sandboxd.records import token_sha256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandboxes (
@@ -55,6 +58,9 @@ CREATE INDEX IF NOT EXISTS team_samples_by_time ON team_samples (ts_unix_s);
 """
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
+# SQLite makes its -wal and -shm files with the database file's mode; both are made
+# private too in case an older run left them readable.
+_SIDE_FILES = ("-wal", "-shm")
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,38 @@ class Store:
     """The questions sandboxd asks of its SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_private(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows (old logs, a scrubbed token) are zeroed in their pages, not left
+        # in free space; FAST does it without extra writes.
+        self._db.execute("PRAGMA secure_delete=FAST")
         self._db.executescript(SCHEMA)
+        self._forget_clear_tokens()
+        for suffix in _SIDE_FILES:
+            _make_private(path.with_name(path.name + suffix), create=False)
+
+    def _forget_clear_tokens(self) -> None:
+        """Records written before tokens were hashed held them in clear: keep the hash."""
+        rows = self._db.execute(
+            "SELECT sandbox_id, record FROM sandboxes "
+            "WHERE json_extract(record, '$.access_token') IS NOT NULL"
+        ).fetchall()
+        if not rows:
+            return
+        with self._db:
+            for sandbox_id, record_text in rows:
+                record = json.loads(record_text)
+                token = record.pop("access_token")
+                record["access_token_sha256"] = token_sha256(str(token))
+                self._db.execute(
+                    "UPDATE sandboxes SET record = ? WHERE sandbox_id = ?",
+                    (json.dumps(record), sandbox_id),
+                )
+        # Move the scrubbed pages into the main file and empty the WAL that held them.
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self._db.close()
@@ -273,3 +306,16 @@ class Store:
                 "< julianday(?, 'unixepoch')",
                 (cutoff_unix_s,),
             )
+
+
+def _make_private(path: Path, create: bool = True) -> None:
+    """Make `path` mode 0600 whatever the umask (created empty when `create`)."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)

@@ -28,7 +28,8 @@ def _manager(request: Request) -> SandboxManager:
 
 
 async def create_sandbox(request: Request) -> Response:
-    """`POST /sandboxes`: secure only when asked (`secure: true`)."""
+    """`POST /sandboxes`: `secure` is kept as asked, but every sandbox gets an envd access
+    token and the answer carries it (`envdAccessToken`), so the SDK sends it either way."""
     return await _create(request, secure_by_default=False)
 
 

@@ -2,7 +2,9 @@
 
 This is the part E2B's edge proxy plays in front of envd: the SDK (with
 E2B_SANDBOX_URL set) sends every envd call to one URL with `E2b-Sandbox-Id` and
-`E2b-Sandbox-Port: 49983`, plus `X-Access-Token` for a secured sandbox.
+`E2b-Sandbox-Port: 49983`, plus `X-Access-Token`. Every sandbox has a token, also one
+made with `secure: false` (the create answer carries it, so the SDK sends it): on a host
+with other users, "no token" would mean "any local user may run code in the box".
 
 Unknown and paused sandboxes get the proxy's answer: HTTP 502 with
 `{"sandboxId", "message", "code": 502}`. The SDK reads a 502 whose message contains
@@ -40,7 +42,7 @@ class EnvdTarget(Protocol):
 
     @property
     def access_token(self) -> str | None:
-        """When set, every call but /health must carry it as X-Access-Token."""
+        """Every call but /health must carry it as X-Access-Token; None lets no call in."""
 
     @property
     def state(self) -> Literal["running", "paused"]: ...
@@ -78,9 +80,10 @@ def find_target(request: Request, resolve: Resolver) -> EnvdTarget | Response:
 
 
 def token_ok(request: Request, target: EnvdTarget) -> bool:
+    """Whether the request carries the target's token; never without one (fails closed)."""
     expected = target.access_token
     given = request.headers.get("x-access-token", "")
-    return expected is None or hmac.compare_digest(given.encode(), expected.encode())
+    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def signature_ok(

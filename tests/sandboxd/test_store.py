@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sandboxd.records import SandboxRecord, token_sha256
 from sandboxd.store import LogLine, Sample, Store, TeamSample
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_logs_filter_by_level_search_cursor_and_direction(tmp_path: Path) -> None:
@@ -95,3 +101,47 @@ def test_retention_forgets_old_rows(tmp_path: Path) -> None:
     assert store.logs("a", None, 10, True, None, None) == []
     assert store.events(None, [], 0, 10, True) == []
     store.close()
+
+
+def test_the_store_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    (tmp_path / "s.sqlite3").write_text("")  # left readable by an older run
+    (tmp_path / "s.sqlite3").chmod(0o644)
+    old_umask = os.umask(0o022)
+    try:
+        store = Store(tmp_path / "s.sqlite3")
+        store.add_log(LogLine("a", 1, "info", "x", {}))
+    finally:
+        os.umask(old_umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    store.close()
+
+    assert "s.sqlite3-wal" in modes
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_a_token_stored_in_clear_by_an_older_run_is_replaced_by_its_hash(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    old = Store(path)
+    old.save_sandbox("sbx", {"sandbox_id": "sbx", "access_token": "cleartoken123"}, "killed")
+    old.close()
+
+    store = Store(path)
+    record, _ = store.sandbox("sbx") or ({}, "")
+    store.close()
+
+    assert record == {"sandbox_id": "sbx", "access_token_sha256": token_sha256("cleartoken123")}
+    assert not any(b"cleartoken123" in p.read_bytes() for p in tmp_path.iterdir())
+
+
+def test_a_record_goes_to_the_store_with_its_token_hashed() -> None:
+    record = SandboxRecord(
+        "sbx", "t", "small", "b", 1, 128, 512, NOW, NOW, access_token="tok-9f3e2d", secure=False
+    )
+
+    stored = record.to_json()
+    back = SandboxRecord.from_json(stored)
+
+    assert "tok-9f3e2d" not in json.dumps(stored)
+    assert stored["access_token_sha256"] == token_sha256("tok-9f3e2d")
+    assert back.access_token is None and back.access_token_sha256 == token_sha256("tok-9f3e2d")
+    assert record.created()["envdAccessToken"] == "tok-9f3e2d"
