@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,24 @@ def _sample_interval(raw: str) -> float:
     return value
 
 
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("1/true/yes or 0/false/no")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is an address (or the name localhost) only this machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
+
+
 def _isolation(raw: str) -> str:
     if raw not in ("auto", "reduced"):
         raise ValueError("'auto' or 'reduced'")
@@ -59,7 +78,18 @@ class SandboxdSettings:
     """Every setting, declared once: environment variable, default, one line of help."""
 
     host: str = _setting(
-        "SANDBOXD_HOST", "Address both servers listen on.", str, default="127.0.0.1"
+        "SANDBOXD_HOST",
+        "Address both servers listen on (a loopback address unless "
+        "SANDBOXD_ALLOW_PUBLIC_HOST is set).",
+        str,
+        default="127.0.0.1",
+    )
+    allow_public_host: bool = _setting(
+        "SANDBOXD_ALLOW_PUBLIC_HOST",
+        "Set to 1 to let SANDBOXD_HOST be a non-loopback address (other machines could "
+        "then reach the API and envd; keep a firewall in front).",
+        _flag,
+        default=False,
     )
     api_port: int = _setting(
         "SANDBOXD_API_PORT",
@@ -159,7 +189,22 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> SandboxdSettings:
         except ValueError as bad:
             detail = str(bad) if "invalid literal" not in str(bad) else "a number"
             raise ConfigError(f"{env} must be {detail}, got {raw!r}") from None
-    return SandboxdSettings(**values)  # type: ignore[arg-type]
+    settings = SandboxdSettings(**values)  # type: ignore[arg-type]
+    _check_host(settings)
+    return settings
+
+
+def _check_host(settings: SandboxdSettings) -> None:
+    """ConfigError for a non-loopback host unless allowed: the API key and the boxes'
+    tokens travel in clear HTTP, and envd runs code, so other machines stay out unless
+    the operator says otherwise."""
+    if is_loopback(settings.host) or settings.allow_public_host:
+        return
+    raise ConfigError(
+        f"SANDBOXD_HOST={settings.host!r} is not a loopback address: other machines could "
+        "reach the API and run code in sandboxes over plain HTTP. Use 127.0.0.1, or set "
+        "SANDBOXD_ALLOW_PUBLIC_HOST=1 to allow it (behind a firewall or TLS proxy)."
+    )
 
 
 def documented_settings() -> list[tuple[str, str, str]]:
