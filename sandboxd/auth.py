@@ -8,6 +8,8 @@ import secrets
 import uuid
 from pathlib import Path
 
+from sandboxd.private_files import write_private_text
+
 KEY_PREFIX = "e2b_"
 
 
@@ -40,5 +42,5 @@ def load_or_create_team_id(team_file: Path) -> str:
         return team_file.read_text().strip()
     except FileNotFoundError:
         team_id = str(uuid.uuid4())
-        team_file.write_text(team_id + "\n")
+        write_private_text(team_file, team_id + "\n")
         return team_id

@@ -23,6 +23,7 @@ from sandboxd.envd.app import create_envd_app
 from sandboxd.envd_targets import envd_resolver
 from sandboxd.isolation.choose import choose_isolation
 from sandboxd.manager import SandboxManager
+from sandboxd.private_files import prepare_data_dir, write_private_text
 from sandboxd.sampler import run_background
 from sandboxd.store import Store
 
@@ -72,7 +73,7 @@ def _server_for(app: Starlette) -> _Server:
 
 async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     """Run sandboxd until SIGINT or SIGTERM; then kill every sandbox and stop."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    prepare_data_dir(settings.data_dir)
     api_key = load_or_create_key(settings.key_file)
     team_id = settings.team_id or load_or_create_team_id(settings.data_dir / "team_id")
     store = Store(settings.store_file)
@@ -108,8 +109,9 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
         _server_for(create_api_app(manager, api_key)),
         _server_for(create_envd_app(envd_resolver(manager))),
     ]
-    (settings.data_dir / "endpoints.json").write_text(
-        json.dumps({"api_url": endpoints.api_url, "envd_url": endpoints.envd_url})
+    write_private_text(
+        settings.data_dir / "endpoints.json",
+        json.dumps({"api_url": endpoints.api_url, "envd_url": endpoints.envd_url}),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
