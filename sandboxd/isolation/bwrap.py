@@ -31,6 +31,8 @@ SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # environment (API keys...) never reaches a box, and bwrap clears it again anyway.
 HELPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 _MERGED_USR = ("bin", "lib", "lib64", "sbin")
+# Every box's environment before the request's env vars.
+DEFAULT_ENV = {"HOME": SANDBOX_HOME, "USER": "user", "PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class BwrapPlan:
     agent_fd: int | None  # the agent script, open for reading from its start
     # (fd, path inside): files bwrap copies in read-only over the host's /etc ones
     etc_fds: tuple[tuple[int, str], ...] = ()
+    # `open_env_fd`: the box's environment, read by bwrap (`--args`) instead of argv
+    env_fd: int | None = None
 
 
 def identity_files(spec: BoxSpec) -> dict[str, bytes]:
@@ -108,10 +112,24 @@ def open_etc_fds(spec: BoxSpec, fds: list[int]) -> tuple[tuple[int, str], ...]:
     return tuple(out)
 
 
+def open_env_fd(spec: BoxSpec, fds: list[int]) -> int:
+    """A memfd of `--setenv NAME VALUE` arguments for `bwrap --args FD` (NUL-separated),
+    as `BwrapPlan.env_fd`; the fd is added to `fds`. Env vars are often secrets, and every
+    host user can read every process's command line (`ps`): an fd keeps them off it.
+    ValueError for a name or value bwrap could not take (a NUL would split an argument)."""
+    args: list[str] = []
+    for key, value in sandbox_env(spec).items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"invalid environment variable {key!r}")
+        args += ["--setenv", key, value]
+    fd = memfd_holding("sandboxd-env", b"".join(arg.encode() + b"\0" for arg in args))
+    fds.append(fd)
+    return fd
+
+
 def sandbox_env(spec: BoxSpec) -> dict[str, str]:
     """The box's environment: the defaults, then the request's env vars over them."""
-    base = {"HOME": SANDBOX_HOME, "USER": "user", "PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
-    return base | dict(spec.env_vars)
+    return DEFAULT_ENV | dict(spec.env_vars)
 
 
 def _mount_args(mount: Mount, dest: str) -> list[str]:
@@ -145,8 +163,14 @@ def bwrap_argv(plan: BwrapPlan, command: Sequence[str]) -> list[str]:
     if plan.seccomp_fd is not None:
         args += ["--seccomp", str(plan.seccomp_fd)]
     args += ["--clearenv"]
-    for key, value in sandbox_env(plan.spec).items():
-        args += ["--setenv", key, value]
+    if plan.env_fd is not None:
+        args += ["--args", str(plan.env_fd)]  # after --clearenv: bwrap applies them in order
+    elif plan.spec.env_vars:
+        # Never fall back to --setenv on argv: that is where `ps` shows them.
+        raise ValueError("the box has env vars but its plan has no env_fd (open_env_fd)")
+    else:
+        for key, value in DEFAULT_ENV.items():  # no secret in these
+            args += ["--setenv", key, value]
     return [*args, "--chdir", SANDBOX_HOME, "--", *command]
 
 

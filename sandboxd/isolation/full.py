@@ -30,6 +30,7 @@ from sandboxd.isolation.bwrap import (
     BindFd,
     BwrapPlan,
     bwrap_argv,
+    open_env_fd,
     open_etc_fds,
     open_path_fd,
     searchable_by_others,
@@ -162,7 +163,8 @@ class FullIsolation:
             if self.agent_script.is_file():
                 agent_fd = _keep(fds, os.open(self.agent_script, os.O_RDONLY | os.O_CLOEXEC))
             etc = open_etc_fds(spec, fds)
-            plan = BwrapPlan(spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc)
+            env_fd = open_env_fd(spec, fds)
+            plan = BwrapPlan(spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc, env_fd)
             stderr_fd = _keep(fds, _open_log(disk.private_dir / "stderr.log"))
             argv = join_shim_argv(
                 cgroups.procs_files(), [*setpriv_argv(uid), *bwrap_argv(plan, command)]

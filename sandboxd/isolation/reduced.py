@@ -30,6 +30,7 @@ from sandboxd.isolation.bwrap import (
     BwrapPlan,
     Tmpfs,
     bwrap_argv,
+    open_env_fd,
     open_etc_fds,
     sandbox_env,
 )
@@ -186,7 +187,8 @@ class ReducedIsolation:
             sc_fd = seccomp_fd()
             fds.append(sc_fd)
         etc = open_etc_fds(spec, fds)
-        return bwrap_argv(BwrapPlan(spec, home, tmp, sc_fd, agent_fd, etc), command)
+        env_fd = open_env_fd(spec, fds)  # env vars through an fd: never on argv (ps)
+        return bwrap_argv(BwrapPlan(spec, home, tmp, sc_fd, agent_fd, etc, env_fd), command)
 
     def _plain_command(
         self, spec: BoxSpec, command: Sequence[str], dirs: tuple[Path, Path]

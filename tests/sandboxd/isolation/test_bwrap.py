@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
+
+import pytest
 
 from sandboxd.isolation.base import AGENT_PATH_INSIDE
 from sandboxd.isolation.bwrap import (
@@ -11,6 +15,7 @@ from sandboxd.isolation.bwrap import (
     Tmpfs,
     bwrap_argv,
     identity_files,
+    open_env_fd,
     sandbox_env,
     searchable_by_others,
 )
@@ -19,7 +24,7 @@ from tests.sandboxd.isolation.helpers import spec
 
 
 def plan() -> BwrapPlan:
-    return BwrapPlan(spec(env_vars={"A": "1"}), BindFd(7), Tmpfs(1 << 20, 0o1777), 9, 8)
+    return BwrapPlan(spec(env_vars={"A": "1"}), BindFd(7), Tmpfs(1 << 20, 0o1777), 9, 8, (), 6)
 
 
 def after(argv: list[str], flag: str, n: int = 2) -> list[str]:
@@ -41,6 +46,28 @@ def test_argv_binds_only_usr_etc_and_the_box_dirs() -> None:
     assert argv[-3:] == ["--", "/usr/bin/python3", "-V"]
     for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in argv
+
+
+def test_env_vars_travel_in_an_fd_never_on_the_command_line() -> None:
+    fds: list[int] = []
+    env_fd = open_env_fd(spec(env_vars={"TOKEN": "s3cret value"}), fds)
+    try:
+        args = os.read(env_fd, 1 << 16).split(b"\0")
+    finally:
+        os.close(env_fd)
+    with_fd = BwrapPlan(spec(env_vars={"TOKEN": "s3cret value"}), BindFd(7), BindFd(8), None, None)
+    argv = bwrap_argv(dataclasses.replace(with_fd, env_fd=env_fd), ["true"])
+
+    assert fds == [env_fd]
+    assert args[-4:] == [b"--setenv", b"TOKEN", b"s3cret value", b""]
+    assert argv.index("--args") > argv.index("--clearenv") and after(argv, "--args", 1) == [
+        str(env_fd)
+    ]
+    assert not any("s3cret" in arg for arg in argv)
+    with pytest.raises(ValueError, match="env_fd"):
+        bwrap_argv(with_fd, ["true"])  # no silent fallback to --setenv on argv
+    with pytest.raises(ValueError, match="invalid"):
+        open_env_fd(spec(env_vars={"A": "x\0--bind"}), [])
 
 
 def test_env_vars_come_after_the_defaults() -> None:
