@@ -67,6 +67,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _host_uid_base(raw: str) -> int:
+    # Box uids must be unprivileged (not root, not a system account) and valid: the range
+    # of 10,000 from the base must end below 2**32 - 1, which is "no uid" to the kernel.
+    value = int(raw)
+    if not 1000 <= value <= 2**32 - 2 - 10_000:
+        raise ValueError("an unprivileged uid, 1000 or more (and at most 4294957294)")
+    return value
+
+
 def _isolation(raw: str) -> str:
     if raw not in ("auto", "reduced"):
         raise ValueError("'auto' or 'reduced'")
@@ -148,8 +157,8 @@ class SandboxdSettings:
     )
     host_uid_base: int = _setting(
         "SANDBOXD_HOST_UID_BASE",
-        "First host uid given to sandbox processes (one per sandbox).",
-        _positive_int,
+        "First of 10,000 unprivileged host uids given to sandboxes (one each, never root).",
+        _host_uid_base,
         default=200000,
     )
     sample_interval_s: float = _setting(

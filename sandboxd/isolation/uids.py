@@ -4,13 +4,20 @@ its namespaces, and per-uid kernel limits apply per box."""
 
 from __future__ import annotations
 
+import grp
+import pwd
 import threading
+from collections.abc import Container
+
+# Uids one sandboxd may hand out, from SANDBOXD_HOST_UID_BASE: one per live box, far more
+# than SANDBOXD_MAX_SANDBOXES will ever need, in a range no account uses.
+HOST_UID_COUNT = 10_000
 
 
 class HostUidPool:
     """Hands out uids in [base, base + count), each to at most one live box."""
 
-    def __init__(self, base: int = 200_000, count: int = 10_000) -> None:
+    def __init__(self, base: int = 200_000, count: int = HOST_UID_COUNT) -> None:
         if base < 1000 or count < 1:
             raise ValueError("host uids must be unprivileged (>= 1000) and count >= 1")
         self.base = base
@@ -18,11 +25,12 @@ class HostUidPool:
         self._used: set[int] = set()
         self._lock = threading.Lock()
 
-    def allocate(self) -> int:
-        """The lowest free uid; RuntimeError when every uid of the range is in use."""
+    def allocate(self, busy: Container[int] = ()) -> int:
+        """The lowest free uid not in `busy` (e.g. uids some host process still runs as);
+        RuntimeError when every uid of the range is in use."""
         with self._lock:
             for uid in range(self.base, self.base + self.count):
-                if uid not in self._used:
+                if uid not in self._used and uid not in busy:
                     self._used.add(uid)
                     return uid
         raise RuntimeError(f"all {self.count} host uids from {self.base} are in use")
@@ -36,3 +44,12 @@ class HostUidPool:
         """The uids of live boxes."""
         with self._lock:
             return set(self._used)
+
+
+def accounts_in_range(base: int, count: int) -> list[str]:
+    """Host users and groups whose id falls in [base, base + count), as "user NAME (ID)":
+    a box given such an id could signal that user's processes and open its files."""
+    end = base + count
+    found = [f"user {u.pw_name} ({u.pw_uid})" for u in pwd.getpwall() if base <= u.pw_uid < end]
+    found += [f"group {g.gr_name} ({g.gr_gid})" for g in grp.getgrall() if base <= g.gr_gid < end]
+    return found
