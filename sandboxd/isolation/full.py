@@ -37,9 +37,12 @@ from sandboxd.isolation.bwrap import (
     setpriv_argv,
 )
 from sandboxd.isolation.cgroups import (
+    BoxCgroups,
+    CgroupLayout,
     CgroupLimits,
-    CgroupSet,
+    detect_cgroup_layout,
     join_shim_argv,
+    new_cgroup_set,
     remove_empty_parent,
 )
 from sandboxd.isolation.disk import LoopDisk
@@ -75,14 +78,18 @@ class FullIsolation:
         agent_script: Path | None = None,
         oom_watcher: KmsgOomWatcher | None = None,
         mounts_dir: Path | None = None,
+        cgroup_layout: CgroupLayout | None = None,
     ) -> None:
         """Disk images go to `<data_dir>/boxes/<id>/`, mount points to `mounts_dir`
         (default `/run/sandboxd/<cgroup_parent>`). `agent_script` defaults to
         `agent_script_on_host()`; it is copied into each box only if the file exists.
-        `oom_watcher` defaults to one reading /dev/kmsg, started at the first launch."""
+        `oom_watcher` defaults to one reading /dev/kmsg, started at the first launch.
+        `cgroup_layout` (hybrid or v2) defaults to the one found at /sys/fs/cgroup."""
         self.data_dir = data_dir
         self.boxes_dir = data_dir / "boxes"
         self.cgroup_parent = cgroup_parent.strip("/")
+        self.cgroup_layout = cgroup_layout or detect_cgroup_layout()
+        log.info("cgroups: %s", self.cgroup_layout.reason)
         self.mounts_dir = mounts_dir or default_mounts_dir(self.cgroup_parent)
         self.limitations: Sequence[str] = FULL_LIMITATIONS
         self.agent_script = agent_script if agent_script is not None else agent_script_on_host()
@@ -101,7 +108,7 @@ class FullIsolation:
         box is left in them (live boxes are left as they are), then /run/sandboxd if no
         other sandboxd's mounts dir is in it."""
         self.watcher.close()
-        remove_empty_parent(self.cgroup_parent)
+        remove_empty_parent(self.cgroup_parent, self.cgroup_layout)
         with contextlib.suppress(OSError):  # not empty: left
             self.mounts_dir.rmdir()
             if self.mounts_dir.parent == RUNTIME_ROOT:
@@ -120,7 +127,7 @@ class FullIsolation:
         self._prepare_dirs()
         self.watcher.start()
         uid = self._uids.allocate()
-        cgroups = CgroupSet(spec.sandbox_id, self.cgroup_parent)
+        cgroups = new_cgroup_set(spec.sandbox_id, self.cgroup_parent, self.cgroup_layout)
         disk = LoopDisk(self.boxes_dir / spec.sandbox_id, self.mounts_dir / spec.sandbox_id)
         try:
             cgroups.create(CgroupLimits(spec.memory_mb << 20, spec.cpu_count, spec.max_processes))
@@ -153,7 +160,7 @@ class FullIsolation:
             raise PermissionError(reason)
 
     async def _spawn(
-        self, spec: BoxSpec, command: Sequence[str], cgroups: CgroupSet, disk: LoopDisk, uid: int
+        self, spec: BoxSpec, command: Sequence[str], cgroups: BoxCgroups, disk: LoopDisk, uid: int
     ) -> asyncio.subprocess.Process:
         fds: list[int] = []
         try:
@@ -192,7 +199,7 @@ class FullIsolation:
         isolation's cgroup parent, data dir and mounts dir (live boxes are left alone).
         Returns what was removed, one line each."""
         return await cleanup_full_leftovers(
-            self.cgroup_parent, self.boxes_dir, self.mounts_dir, self._boxes
+            self.cgroup_parent, self.boxes_dir, self.mounts_dir, self._boxes, self.cgroup_layout
         )
 
 
@@ -205,7 +212,7 @@ def _open_log(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
 
-async def _undo(cgroups: CgroupSet, disk: LoopDisk) -> None:
+async def _undo(cgroups: BoxCgroups, disk: LoopDisk) -> None:
     """Remove a half-made box: kill what may have started, then cgroups and disk."""
     cgroups.kill()
     await cgroups.wait_empty()

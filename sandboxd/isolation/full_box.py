@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sandboxd.isolation.base import BoxSpec, BoxUsage
-from sandboxd.isolation.cgroups import CgroupSet
+from sandboxd.isolation.cgroups import BoxCgroups
 from sandboxd.isolation.disk import LoopDisk
 
 _KILL_TIMEOUT_S = 5.0
@@ -30,7 +30,7 @@ class FullBox:
         self,
         spec: BoxSpec,
         process: asyncio.subprocess.Process,
-        cgroups: CgroupSet,
+        cgroups: BoxCgroups,
         disk: LoopDisk,
         host_uid: int,
         on_destroyed: Callable[[FullBox], None],
@@ -54,7 +54,8 @@ class FullBox:
         return self.disk.private_dir / "stderr.log"
 
     async def freeze(self) -> None:
-        """Freeze every process (v2 cgroup.freeze): no CPU, memory kept."""
+        """Freeze every process (cgroup v2's cgroup.freeze on either backend): no CPU,
+        memory kept."""
         await self.cgroups.freeze()
 
     async def thaw(self) -> None:

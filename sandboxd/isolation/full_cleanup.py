@@ -8,18 +8,21 @@ import os
 from collections.abc import Container
 from pathlib import Path
 
-from sandboxd.isolation.cgroups import CgroupSet, find_leftover_cgroups
+from sandboxd.isolation.cgroups import CgroupLayout, find_leftover_cgroups, new_cgroup_set
 from sandboxd.isolation.disk import LoopDisk, find_leftover_mounts
 
 log = logging.getLogger(__name__)
 
 
-async def remove_leftover_cgroups(parent: str, live: Container[str]) -> list[str]:
-    """Kill every process in, then remove, the box groups under `parent` not in `live`."""
+async def remove_leftover_cgroups(
+    parent: str, live: Container[str], layout: CgroupLayout | None = None
+) -> list[str]:
+    """Kill every process in, then remove, the box groups under `parent` not in `live`
+    (`layout` detected at /sys/fs/cgroup when None)."""
     done = []
-    for name in find_leftover_cgroups(parent):
+    for name in find_leftover_cgroups(parent, layout):
         if name not in live:
-            cgroups = CgroupSet(name, parent)
+            cgroups = new_cgroup_set(name, parent, layout)
             cgroups.kill()
             await cgroups.wait_empty()
             await cgroups.remove()
@@ -50,11 +53,15 @@ def _entries(path: Path) -> list[str]:
 
 
 async def cleanup_full_leftovers(
-    parent: str, boxes_dir: Path, mounts_dir: Path, live: Container[str]
+    parent: str,
+    boxes_dir: Path,
+    mounts_dir: Path,
+    live: Container[str],
+    layout: CgroupLayout | None = None,
 ) -> list[str]:
     """Everything above, cgroups first (their processes may hold the mounts). Returns
     what was done, one line each; each is also logged."""
-    done = await remove_leftover_cgroups(parent, live)
+    done = await remove_leftover_cgroups(parent, live, layout)
     done += await remove_leftover_disks(boxes_dir, mounts_dir, live)
     for line in done:
         log.info("cleanup: %s", line)

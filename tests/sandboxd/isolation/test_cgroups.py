@@ -13,7 +13,7 @@ from sandboxd.isolation.cgroups import (
     CFS_PERIOD_US,
     UNIFIED,
     CgroupLimits,
-    CgroupSet,
+    HybridCgroupSet,
     cgroups_available,
     find_leftover_cgroups,
     join_shim_argv,
@@ -32,11 +32,11 @@ def test_read_keyed_parses_flat_files(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def cgroups(cgroup_parent: str, loop: Loop) -> Iterator[CgroupSet]:
+def cgroups(cgroup_parent: str, loop: Loop) -> Iterator[HybridCgroupSet]:
     ok, why = cgroups_available(cgroup_parent)
     if not ok:
         pytest.skip(why)
-    group = CgroupSet("unit", cgroup_parent)
+    group = HybridCgroupSet("unit", cgroup_parent)
     group.create(CgroupLimits(memory_bytes=64 << 20, cpu_count=2, max_pids=16))
     yield group
     group.kill()
@@ -44,28 +44,28 @@ def cgroups(cgroup_parent: str, loop: Loop) -> Iterator[CgroupSet]:
     loop.run(group.remove())
 
 
-def test_create_sets_the_limits(cgroups: CgroupSet) -> None:
+def test_create_sets_the_limits(cgroups: HybridCgroupSet) -> None:
     assert (cgroups.dirs["memory"] / "memory.limit_in_bytes").read_text() == f"{64 << 20}\n"
     assert (cgroups.dirs["cpu"] / "cpu.cfs_quota_us").read_text() == f"{2 * CFS_PERIOD_US}\n"
     assert (cgroups.dirs["pids"] / "pids.max").read_text() == "16\n"
 
 
-def test_a_rejected_value_raises_instead_of_passing_silently(cgroups: CgroupSet) -> None:
+def test_a_rejected_value_raises_instead_of_passing_silently(cgroups: HybridCgroupSet) -> None:
     with pytest.raises(OSError) as caught:
         write_cgroup_file(cgroups.dirs["pids"] / "pids.max", "lots")
 
     assert caught.value.errno == errno.EINVAL
 
 
-def test_an_existing_group_is_not_taken_over(cgroups: CgroupSet, cgroup_parent: str) -> None:
+def test_an_existing_group_is_not_taken_over(cgroups: HybridCgroupSet, cgroup_parent: str) -> None:
     with pytest.raises(FileExistsError):
-        CgroupSet("unit", cgroup_parent).create(CgroupLimits(1 << 20, 1, 1))
+        HybridCgroupSet("unit", cgroup_parent).create(CgroupLimits(1 << 20, 1, 1))
 
     assert cgroups.exists()  # the failed create removed nothing of the first one
 
 
 def test_shim_puts_the_process_in_every_group_before_exec(
-    cgroups: CgroupSet, cgroup_parent: str
+    cgroups: HybridCgroupSet, cgroup_parent: str
 ) -> None:
     argv = join_shim_argv(cgroups.procs_files(), ["/bin/cat", "/proc/self/cgroup"])
     out = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=True).stdout
@@ -82,7 +82,7 @@ def test_shim_refuses_to_run_outside_its_groups(tmp_path: Path) -> None:
     assert done.returncode == 125 and "ran" not in done.stdout
 
 
-def test_freeze_kill_and_remove(cgroups: CgroupSet, cgroup_parent: str, loop: Loop) -> None:
+def test_freeze_kill_and_remove(cgroups: HybridCgroupSet, cgroup_parent: str, loop: Loop) -> None:
     argv = join_shim_argv(cgroups.procs_files(), ["/bin/sleep", "30"])
     sleeper = subprocess.Popen(argv)
     try:
