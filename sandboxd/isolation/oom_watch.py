@@ -5,10 +5,17 @@ The kernel names the memory cgroup, the victim and its host PID:
     oom-kill:constraint=CONSTRAINT_MEMCG,...,oom_memcg=/sandboxd/abc,task_memcg=/sandboxd/abc,task=python3,pid=4819,uid=200000
     Memory cgroup out of memory: Killed process 4819 (python3) total-vm:...
 
-The `oom-kill:` line is rate-limited by the kernel (10 per 5 s); the `Killed process` line
-is not, but it names no cgroup, so it is mapped through /proc/<pid>/cgroup while the victim
-is still exiting. Each box's own `oom_kill` counter is the cross-check: a kill the counter
-shows but the log never named (rate limit, ring buffer overrun) is reported after a grace
+The path is the group's path in its hierarchy, `/<parent>/<name>`, on both cgroup
+backends: the v1 memory hierarchy's on a hybrid host, the one cgroup2 hierarchy's on a v2
+host. The `oom-kill:` line is rate-limited by the kernel (10 per 5 s); the `Killed process`
+line is not, but it names no cgroup, so it is mapped through /proc/<pid>/cgroup while the
+victim is still exiting (the v1 `memory` line, else the v2 `0::` line). When
+`memory.oom.group` is set on a box or above it, one OOM kills every task of that group:
+the kernel says `Tasks in /<path> are going to be killed due to memory.oom.group set`,
+then a `Killed process` line per task; a task already gone from /proc is counted to that
+group. Each box's own counter (v1 memory.oom_control or v2 memory.events `oom_kill`, one
+per process killed, group kills included) is the cross-check: a kill the counter shows
+but the log never named (rate limit, ring buffer overrun) is reported after a grace
 period with pid and name unknown.
 """
 
@@ -24,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sandboxd.isolation.base import OomKill
 
@@ -33,6 +41,9 @@ _OOM_KILL = re.compile(
     r"oom-kill:.*?oom_memcg=(?P<memcg>[^,]*),.*?task=(?P<task>.*?),pid=(?P<pid>\d+)"
 )
 _KILLED = re.compile(r"Memory cgroup out of memory: Killed process (?P<pid>\d+) \((?P<task>.*?)\)")
+_GROUP_KILL = re.compile(
+    r"Tasks in (?P<memcg>\S+) are going to be killed due to memory\.oom\.group set"
+)
 # Counter ahead of the log for this many ticks (1 s each) = a kill the log will not name.
 _GRACE_TICKS = 2
 
@@ -74,17 +85,28 @@ def parse_oom_message(message: str, ts_us: int = 0) -> KmsgOom | None:
     return None
 
 
-def memcg_of_pid(pid: int) -> str | None:
-    """The v1 memory cgroup of a (possibly exiting) process, or None once it is gone."""
+def memcg_of_pid(pid: int, proc: Path = Path("/proc")) -> str | None:
+    """The memory cgroup of a (possibly exiting) process: its v1 `memory` hierarchy's path
+    on a hybrid host, else its cgroup2 path (the `0::` line, all there is on a v2 host);
+    None once the process is gone."""
+    v2_path = None
     try:
-        with open(f"/proc/{pid}/cgroup") as f:
+        with open(proc / str(pid) / "cgroup") as f:
             for line in f:
-                _, controllers, path = line.rstrip("\n").split(":", 2)
+                hierarchy_id, controllers, path = line.rstrip("\n").split(":", 2)
                 if "memory" in controllers.split(","):
                     return path
+                if hierarchy_id == "0" and not controllers:
+                    v2_path = path
     except (OSError, ValueError):
         return None
-    return None
+    return v2_path
+
+
+def parse_group_kill(message: str) -> str | None:
+    """The memory cgroup a `memory.oom.group` kill is about to empty, or None."""
+    match = _GROUP_KILL.search(message)
+    return match["memcg"] if match else None
 
 
 def kernel_ts_to_utc(ts_us: int) -> datetime:
@@ -102,6 +124,8 @@ class KmsgOomWatcher:
         self._watched: dict[str, _Watched] = {}
         self._callbacks: list[Callable[[OomKill], None]] = []
         self._recent_pids: list[int] = []
+        # The group a `memory.oom.group` kill is emptying, until the next OOM event.
+        self._group_kill_memcg: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -194,10 +218,17 @@ class KmsgOomWatcher:
     def handle_record(self, record: str) -> None:
         """Handle one kmsg record; reports it if it is an OOM kill in a watched box."""
         parsed = parse_kmsg_record(record)
-        oom = parse_oom_message(parsed[1], parsed[0]) if parsed else None
+        if parsed is None:
+            return
+        if (group := parse_group_kill(parsed[1])) is not None:
+            self._group_kill_memcg = group
+            return
+        oom = parse_oom_message(parsed[1], parsed[0])
         if oom is None:
             return
-        memcg = oom.memcg if oom.memcg is not None else memcg_of_pid(oom.pid)
+        if oom.memcg is not None:  # a new OOM event: a group kill before it is over
+            self._group_kill_memcg = None
+        memcg = oom.memcg or memcg_of_pid(oom.pid) or self._group_kill_memcg
         with self._lock:
             watched = self._watched.get(memcg or "")
             if watched is None or oom.pid in self._recent_pids:

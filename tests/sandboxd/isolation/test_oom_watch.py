@@ -1,5 +1,6 @@
 """The kmsg OOM watcher: parsing recorded kernel records, mapping them to boxes, and the
-counter cross-check. Runs without root: records are fed in, or read from a FIFO."""
+counter cross-check, on either cgroup backend. Runs without root: records are fed in, or
+read from a FIFO."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import threading
 from pathlib import Path
 
 from sandboxd.isolation.base import OomKill
+from sandboxd.isolation.cgroups_common import CgroupLimits
+from sandboxd.isolation.cgroups_v2 import V2CgroupSet
 from sandboxd.isolation.oom_watch import (
     KmsgOom,
     KmsgOomWatcher,
+    memcg_of_pid,
     parse_kmsg_record,
     parse_oom_message,
 )
+from tests.sandboxd.isolation.fake_cgroup2 import FakeCgroup2
 
 # Recorded on this machine (kernel 6.18) from a box of the test suite.
 OOM_KILL_RECORD = (
@@ -143,3 +148,77 @@ def test_without_a_readable_log_the_counters_still_report(tmp_path: Path) -> Non
     finally:
         watcher.close()
     assert [(k.sandbox_id, k.pid) for k in kills] == [("box1", None)]
+
+
+# The kernel prints the oom-kill line in one format on both layouts (mm/oom_kill.c), the
+# path being the memory cgroup's in its hierarchy: the cgroup2 one on a v2 host. Not
+# recorded on a v2 host, which this machine is not (see cgroups_v2); nor is this one:
+GROUP_KILL_RECORD = (
+    "6,434,1285278010,-;Tasks in /sandboxd/box1 are going to be killed due to "
+    "memory.oom.group set\n"
+)
+NO_SUCH_PID = 999_999_999  # above any pid_max: never in /proc
+
+
+def killed_record(pid: int) -> str:
+    return KILLED_RECORD.replace("10940", str(pid))
+
+
+def test_memcg_of_pid_on_hybrid_and_v2_hosts(tmp_path: Path) -> None:
+    for pid, text in (
+        (1, "12:memory:/sandboxd/box1\n4:cpu,cpuacct:/sandboxd/box1\n0::/other\n"),
+        (2, "0::/sandboxd/box2\n"),
+        (3, "1:name=systemd:/init.scope\n"),
+    ):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cgroup").write_text(text)
+
+    assert memcg_of_pid(1, tmp_path) == "/sandboxd/box1"  # v1 memory wins on hybrid
+    assert memcg_of_pid(2, tmp_path) == "/sandboxd/box2"  # the only path on v2
+    assert memcg_of_pid(3, tmp_path) is None
+    assert memcg_of_pid(4, tmp_path) is None  # gone
+
+
+def test_a_v2_boxs_kill_and_counter_are_matched(tmp_path: Path) -> None:
+    fake = FakeCgroup2(tmp_path / "cgroup")
+    box = V2CgroupSet("box1", "sandboxd", fake.root, fake)
+    box.create(CgroupLimits(64 << 20, 1, 16))
+    kills: list[OomKill] = []
+    watcher = KmsgOomWatcher()
+    watcher.add_callback(kills.append)
+    watcher.register(box.memcg_path, "box1", 64 << 20, box.oom_kill_count)
+    events = "low 0\nhigh 0\nmax 9\noom 1\noom_kill {}\noom_group_kill 0\n"
+
+    watcher.handle_record(OOM_KILL_RECORD)
+    fake.set_file(box.path, "memory.events", events.format(1))
+    watcher.cross_check()
+    watcher.cross_check()
+    assert [(k.sandbox_id, k.pid) for k in kills] == [("box1", 10940)]
+
+    fake.set_file(box.path, "memory.events", events.format(2))  # one the log never named
+    watcher.cross_check()
+    watcher.cross_check()
+    assert [(k.sandbox_id, k.pid) for k in kills] == [("box1", 10940), ("box1", None)]
+
+
+def test_a_group_kill_counts_tasks_already_gone_to_its_group() -> None:
+    watcher, kills = watcher_with_box([0])
+    for record in (
+        OOM_KILL_RECORD,
+        KILLED_RECORD,
+        GROUP_KILL_RECORD,
+        killed_record(NO_SUCH_PID),
+        killed_record(NO_SUCH_PID - 1),
+    ):
+        watcher.handle_record(record)
+
+    assert [k.pid for k in kills] == [10940, NO_SUCH_PID, NO_SUCH_PID - 1]
+
+
+def test_a_group_kill_ends_with_the_next_oom() -> None:
+    watcher, kills = watcher_with_box([0])
+    watcher.handle_record(GROUP_KILL_RECORD)
+    watcher.handle_record(OOM_KILL_RECORD.replace("/sandboxd/box1", "/other/x"))
+    watcher.handle_record(killed_record(NO_SUCH_PID))
+
+    assert kills == []
