@@ -11,9 +11,14 @@ from sandboxd.isolation.bwrap import bwrap_works, searchable_by_others, setpriv_
 from sandboxd.isolation.cgroups import cgroups_available
 from sandboxd.isolation.disk import loop_disk_works
 from sandboxd.isolation.full import FullIsolation
-from sandboxd.isolation.paths import default_mounts_dir
-from sandboxd.isolation.reduced import ReducedIsolation
+from sandboxd.isolation.paths import RUNTIME_ROOT, default_mounts_dir
+from sandboxd.isolation.reduced import (
+    ReducedIsolation,
+    UnprivilegedBoxesUnavailable,
+    reduced_blockers,
+)
 from sandboxd.isolation.seccomp import seccomp_available
+from sandboxd.isolation.uids import HostUidPool
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,9 @@ def choose_isolation(
     data_dir: Path, cgroup_parent: str, host_uid_base: int, force_reduced: bool
 ) -> Isolation:
     """FullIsolation when root, cgroups, bwrap, seccomp and loop-mounted ext4 all work,
-    else ReducedIsolation (with bwrap if it works as the current user), whose
-    `limitations` start with the reasons. The choice and its reasons are logged."""
+    else ReducedIsolation (with bwrap if it works as the box's uid), whose `limitations`
+    start with the reasons. The choice and its reasons are logged.
+    UnprivilegedBoxesUnavailable when reduced boxes could not run unprivileged here."""
     data_dir.mkdir(parents=True, exist_ok=True)
     if force_reduced:
         reasons = ["forced by a setting"]
@@ -51,10 +57,22 @@ def choose_isolation(
         if not reasons:
             log.info("isolation: full (cgroups, loop ext4, bwrap, seccomp)")
             return FullIsolation(data_dir, cgroup_parent, host_uid_base)
-    bwrap_ok, bwrap_reason = bwrap_works()
+    # Box code never runs as host root: as root, each box gets a uid of its own; when
+    # that (or, unprivileged, a process limit) cannot be had, sandboxd does not start.
+    blockers = reduced_blockers(host_uid_base)
+    if blockers:
+        raise UnprivilegedBoxesUnavailable(
+            "reduced isolation cannot run boxes unprivileged: " + "; ".join(blockers)
+        )
+    root = os.geteuid() == 0
+    bwrap_ok, bwrap_reason = bwrap_works(setpriv_argv(host_uid_base) if root else ())
     if not bwrap_ok:
         reasons.append(bwrap_reason)
     seccomp_ok, _ = seccomp_available()
-    iso = ReducedIsolation(data_dir, use_bwrap=bwrap_ok, reasons=reasons, use_seccomp=seccomp_ok)
+    iso = ReducedIsolation(
+        data_dir, use_bwrap=bwrap_ok, reasons=reasons, use_seccomp=seccomp_ok,
+        host_uids=HostUidPool(host_uid_base) if root else None,
+        runtime_dir=RUNTIME_ROOT / "reduced" / cgroup_parent.strip("/"),
+    )  # fmt: skip
     log.warning("isolation: reduced; %s", "; ".join(iso.limitations))
     return iso

@@ -16,6 +16,7 @@ from sandboxd.isolation.base import BoxSpec, BoxUsage, OomKill
 from sandboxd.isolation.disk import DiskUsage, statvfs_usage
 from sandboxd.isolation.polling import wait_until
 from sandboxd.isolation.proctree import ProcessTree, all_dead
+from sandboxd.isolation.reduced_uid import kill_uid
 
 _KILL_TIMEOUT_S = 5.0
 # bwrap reports a child killed by signal N as exit status 128 + N.
@@ -36,7 +37,8 @@ def tree_bytes(path: Path) -> int:
 class ReducedBox:
     """One box without cgroups. `plain_dirs` (home, tmp) are host directories without
     bwrap; None when bwrap gives the box tmpfs mounts (usage reads them through
-    /proc/<pid>/root)."""
+    /proc/<pid>/root). `host_uid` is the box's own host uid (None: it runs as sandboxd's
+    uid); `extra_dirs` are deleted with `box_dir`."""
 
     def __init__(
         self,
@@ -46,8 +48,12 @@ class ReducedBox:
         plain_dirs: tuple[Path, Path] | None,
         emit_oom: Callable[[OomKill], None],
         on_destroyed: Callable[[ReducedBox], None],
+        host_uid: int | None = None,
+        extra_dirs: tuple[Path, ...] = (),
     ) -> None:
         self.sandbox_id = spec.sandbox_id
+        self.host_uid = host_uid
+        self._extra_dirs = extra_dirs
         self.spec = spec
         self.process = process
         self.box_dir = box_dir
@@ -89,10 +95,13 @@ class ReducedBox:
         self.tree.cont()
 
     async def kill(self) -> None:
-        """SIGKILL the tree (stopped processes die too), wait until none runs and reap
+        """SIGKILL the tree (stopped processes die too) and, with a uid of its own, every
+        process of that uid (one that left the tree too); wait until none runs and reap
         the root. Idempotent."""
         self._killing = True
         killed = self.tree.kill()
+        if self.host_uid is not None and not self._destroyed:  # after: the uid may be reused
+            await kill_uid(self.host_uid)
         await wait_until(lambda: all_dead(killed), _KILL_TIMEOUT_S, "the tree to die")
         if self.process.returncode is None:
             await asyncio.wait_for(self.process.wait(), _KILL_TIMEOUT_S)
@@ -105,7 +114,8 @@ class ReducedBox:
         if self._destroyed:
             return
         await self.kill()
-        shutil.rmtree(self.box_dir, ignore_errors=True)
+        for path in (self.box_dir, *self._extra_dirs):
+            shutil.rmtree(path, ignore_errors=True)
         self._destroyed = True
         self._on_destroyed(self)
 

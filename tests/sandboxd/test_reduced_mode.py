@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -11,6 +12,9 @@ from e2b import Sandbox
 
 from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 
+# Box uids of this module's own: never those of another test's sandboxd.
+UID_BASE = 450_000 + (os.getpid() % 500) * 100
+
 
 @pytest.fixture(scope="module")
 def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandboxd]:
@@ -18,6 +22,7 @@ def sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbo
         tmp_path_factory.mktemp("reduced"),
         SANDBOXD_ISOLATION="reduced",
         SANDBOXD_SAMPLE_INTERVAL_S="1",
+        SANDBOXD_HOST_UID_BASE=str(UID_BASE),
     ) as server:
         yield server
 
@@ -38,6 +43,9 @@ def test_health_and_details_say_the_isolation_is_reduced(
     detail = api.get(f"/sandboxes/{sandbox.sandbox_id}").json()
     assert detail["isolation"].startswith("reduced")
     assert "forced by a setting" in detail["isolation"]
+    own_uids = "Each box runs as an unprivileged host uid of its own"
+    plain_user = "Boxes run as the user that runs sandboxd (never root)"
+    assert (own_uids if os.geteuid() == 0 else plain_user) in detail["isolation"]
 
 
 def test_commands_files_pause_and_metrics_still_work(api: httpx.Client, sandbox: Sandbox) -> None:

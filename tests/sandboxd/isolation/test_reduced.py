@@ -1,25 +1,71 @@
-"""REDUCED isolation, forced (as root here): bwrap with a user namespace, rlimits through
-prlimit, tmpfs disk, SIGSTOP pause, psutil usage. What it cannot do is in `limitations`
-and asserted as such below (no process limit as root, OOM seen only as MemoryError)."""
+"""REDUCED isolation, forced (as root here): bwrap with a user namespace, as a host uid of
+the box's own, rlimits through prlimit, tmpfs disk, SIGSTOP pause, psutil usage. What it
+cannot do is in `limitations` and asserted as such below (OOM seen only as MemoryError)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from sandboxd.isolation.base import AGENT_PATH_INSIDE, OomKill
+from sandboxd.isolation.bwrap import bwrap_works, setpriv_argv
+from sandboxd.isolation.paths import RUNTIME_ROOT
 from sandboxd.isolation.reduced import ReducedIsolation
 from sandboxd.isolation.reduced_box import ReducedBox
-from tests.sandboxd.isolation.helpers import Launch, Loop, ask, read_line, running, spec
+from sandboxd.isolation.uids import HostUidPool
+from tests.sandboxd.isolation.helpers import (
+    PROBE,
+    TEST_UID_BASE,
+    Launch,
+    Loop,
+    ask,
+    read_line,
+    running,
+    spec,
+)
 
 SPIN = ["/usr/bin/python3", "-c", "print('ready', flush=True)\nwhile True: pass"]
+# Uids of the boxes of this module: the isolation tests' own range, past full's first uids.
+UID_BASE = TEST_UID_BASE + 50
+UID_COUNT = 50
+
+
+def own_uids() -> HostUidPool | None:
+    """A uid pool as sandboxd gives reduced isolation as root (None: not root)."""
+    return HostUidPool(UID_BASE, UID_COUNT) if os.geteuid() == 0 else None
+
+
+@pytest.fixture
+def reduced_iso(loop: Loop, data_dir: Path, agent_file: Path) -> Iterator[ReducedIsolation]:
+    """As the isolation conftest's, with a uid of its own per box (required as root)."""
+    prefix = setpriv_argv(UID_BASE) if os.geteuid() == 0 else []
+    ok, why = bwrap_works(prefix)
+    if not ok:
+        pytest.skip(why)
+    iso = ReducedIsolation(
+        data_dir, reasons=["forced by the test"], agent_script=agent_file, host_uids=own_uids()
+    )
+    yield iso
+    for box in iso.live_boxes():
+        loop.run(box.destroy())
+    loop.run(iso.cleanup_leftovers())
+    iso.close()
+
+
+def test_root_without_uids_of_its_own_is_refused(data_dir: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root needs uids of its own")
+    with pytest.raises(ValueError, match="host uids"):
+        ReducedIsolation(data_dir)
 
 
 def test_limitations_say_why_and_what_is_missing(reduced_iso: ReducedIsolation) -> None:
@@ -116,13 +162,35 @@ except OSError as exc:
     assert usage.disk_used_bytes >= 20 << 20 and usage.disk_total_bytes == 32 << 20
 
 
-def test_process_limit_is_set_but_root_ignores_it(launch_reduced: Launch, loop: Loop) -> None:
-    box = launch_reduced(spec(max_processes=40))
+BOMB = """
+import os, signal
+pids, refused = [], None
+for _ in range(120):
+    try:
+        pids.append(os.posix_spawn('/bin/sleep', ['sleep', '30'], {}))
+    except OSError as exc:
+        refused = exc.errno
+        break
+for pid in pids:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+result = [len(pids), refused]
+"""
+
+
+def test_the_process_limit_holds_per_box(launch_reduced: Launch, loop: Loop) -> None:
+    box: ReducedBox = launch_reduced(spec(max_processes=40))
     soft = loop.run(
         ask(box, "import resource; result = resource.getrlimit(resource.RLIMIT_NPROC)[0]")
     )
+    held, refused = loop.run(ask(box, BOMB))
 
-    assert soft == 40 if os.geteuid() == 0 else soft >= 40  # as a user: their count + 40
+    if os.geteuid() == 0:  # a uid of its own: nothing else counts
+        assert soft == 40 and box.host_uid is not None
+        assert {p.uids().real for p in psutil.Process(box.process.pid).children()} == {box.host_uid}
+    else:  # as the user: their count + 40
+        assert soft >= 40
+    assert held < 40 and refused == 11  # EAGAIN
 
 
 def test_reduced_freeze_stops_cpu_and_thaw_resumes(launch_reduced: Launch, loop: Loop) -> None:
@@ -178,7 +246,7 @@ def test_reduced_cleanup_kills_what_a_dead_run_left(
     data_dir: Path, launch_reduced: Launch, loop: Loop
 ) -> None:
     orphan: ReducedBox = launch_reduced(spec("orphan"))
-    restarted = ReducedIsolation(data_dir)
+    restarted = ReducedIsolation(data_dir, host_uids=own_uids())
     done = loop.run(restarted.cleanup_leftovers())
     code = loop.run(orphan.process.wait())
 
@@ -189,19 +257,71 @@ def test_reduced_cleanup_kills_what_a_dead_run_left(
 
 @pytest.fixture
 def plain_iso(data_dir: Path, agent_file: Path, loop: Loop) -> Iterator[ReducedIsolation]:
-    iso = ReducedIsolation(data_dir, use_bwrap=False, agent_script=agent_file)
+    runtime_dir = RUNTIME_ROOT / "reduced" / f"test-{os.getpid()}"
+    iso = ReducedIsolation(
+        data_dir, use_bwrap=False, agent_script=agent_file, host_uids=own_uids(),
+        runtime_dir=runtime_dir,
+    )  # fmt: skip
     yield iso
     for box in iso.live_boxes():
         loop.run(box.destroy())
+    loop.run(iso.cleanup_leftovers())
+    shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 def test_plain_mode_runs_in_a_directory_of_its_own(plain_iso: ReducedIsolation, loop: Loop) -> None:
     agent = ["/usr/bin/python3", AGENT_PATH_INSIDE]  # no /opt here: the host copy runs
     box: ReducedBox = loop.run(plain_iso.launch(spec(), agent))
     assert loop.run(read_line(box)) == "agent\n"
-    (box.box_dir / "home" / "f").write_bytes(b"q" * (1 << 20))
+    home = plain_iso.plain_root / box.sandbox_id / "home"
+    (home / "f").write_bytes(b"q" * (1 << 20))
 
     assert box.usage().disk_used_bytes >= 1 << 20
     assert any("No namespaces" in line for line in plain_iso.limitations)
     loop.run(box.destroy())
-    assert not box.box_dir.exists()
+    assert not box.box_dir.exists() and not home.exists()
+
+
+DAEMON = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv('/bin/sleep', ['sleep', '60'])
+    os._exit(0)
+os.wait()
+result = None
+"""
+
+
+def test_plain_mode_as_root_runs_as_the_box_uid(
+    plain_iso: ReducedIsolation, loop: Loop, data_dir: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("without root a plain box runs as sandboxd's own uid")
+    box: ReducedBox = loop.run(plain_iso.launch(spec(), PROBE))
+    assert loop.run(read_line(box)) == "ready\n", box.stderr_path.read_text()
+    home = plain_iso.plain_root / box.sandbox_id / "home"
+    code = f"""
+import os
+def readable(path):
+    try:
+        open(path, 'rb').close(); return True
+    except OSError:
+        return False
+result = [os.getuid(), os.getgroups(), os.getcwd(), readable('/etc/shadow'),
+          readable({str(data_dir / "agent.py")!r}),
+          [l.split()[1] for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd'))]]
+"""
+    uid, groups, cwd, shadow, data, caps = loop.run(ask(box, code))
+    loop.run(ask(box, DAEMON))  # a process out of the box's tree, in a session of its own
+    assert box.host_uid is not None
+    escaped = [p for p in psutil.process_iter(["uids"]) if p.info["uids"].real == box.host_uid]
+
+    assert (uid, groups, cwd) == (box.host_uid, [], str(home))
+    assert not shadow and not data  # host secrets and sandboxd's data dir stay closed
+    assert caps == ["0000000000000000", "0000000000000000"]
+    assert home.stat().st_uid == box.host_uid and home.stat().st_mode & 0o777 == 0o700
+    assert len(escaped) >= 2  # the probe and the daemon, at least
+    loop.run(box.destroy())
+    assert all(not running(p.pid) for p in escaped)  # killed by uid, out of the tree too
