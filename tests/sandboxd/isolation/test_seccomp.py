@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from sandboxd.isolation.seccomp import BLOCKED_SYSCALLS, seccomp_available, seccomp_bpf, seccomp_fd
+from sandboxd.isolation.seccomp import (
+    AF_VSOCK,
+    ARG_RULES,
+    BLOCKED_SYSCALLS,
+    DENIED,
+    seccomp_available,
+    seccomp_bpf,
+    seccomp_fd,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +43,15 @@ def test_the_blocklist_covers_what_the_brief_names() -> None:
     for name in ("mount", "unshare", "setns", "bpf", "keyctl", "userfaultfd", "kexec_load"):
         assert name in BLOCKED_SYSCALLS
     assert "ptrace" not in BLOCKED_SYSCALLS
+
+
+def test_every_entry_says_why_and_none_is_listed_twice() -> None:
+    assert all(len(group.reason) > 20 for group in DENIED)
+    assert all(len(rule.reason) > 20 for rule in ARG_RULES)
+    assert len(BLOCKED_SYSCALLS) == len(set(BLOCKED_SYSCALLS))
+
+
+def test_io_uring_and_vsock_are_in_the_table() -> None:
+    for name in ("io_uring_setup", "io_uring_enter", "io_uring_register"):
+        assert name in BLOCKED_SYSCALLS
+    assert any(rule.syscall == "socket" and rule.value == AF_VSOCK for rule in ARG_RULES)
