@@ -6,7 +6,8 @@ each group with its reason, in DENIED and ARG_RULES below: that table is the who
 It covers what Docker's default profile (moby profiles/seccomp/default.json) and Podman's
 (containers/common seccomp.json) refuse a container without extra capabilities, except
 what a box's own work needs: ptrace and process_vm_readv/writev stay (debuggers; the PID
-namespace limits them to the box's own processes). Capabilities are already dropped, so
+namespace limits them to the box's own processes), and so does membarrier, which Podman
+denies but the .NET runtime and userspace RCU need. Capabilities are already dropped, so
 many of these would fail anyway: the filter is the second wall, and it alone closes what
 needs no capability (user namespaces, perf_event_open, userfaultfd, keyctl, io_uring).
 """
@@ -89,6 +90,11 @@ DENIED: tuple[Denied, ...] = (
         ("perf_event_open", "userfaultfd", "fanotify_init"),
     ),
     Denied(
+        "vmsplice maps user pages into pipes, behind old root exploits; Podman denies it "
+        "and nothing a box runs needs it (splice and tee stay).",
+        ("vmsplice",),
+    ),
+    Denied(
         "Kernel keyrings are not namespaced: keys would be shared with the host user.",
         ("keyctl", "add_key", "request_key"),
     ),
@@ -104,7 +110,8 @@ DENIED: tuple[Denied, ...] = (
     ),
     Denied(
         "Obsolete calls kept only for old binaries, each a bit of unmaintained kernel.",
-        ("uselib", "ustat", "sysfs", "_sysctl", "vm86", "vm86old", "lookup_dcookie"),
+        ("uselib", "ustat", "sysfs", "_sysctl", "vm86", "vm86old", "lookup_dcookie",
+         "bdflush", "pciconfig_iobase", "pciconfig_read", "pciconfig_write"),
     ),
     Denied(
         "Files by handle: bypasses the paths bwrap's mounts are made of.",
