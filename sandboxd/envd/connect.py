@@ -19,13 +19,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from sandboxd.agent import AgentError
+from sandboxd.envd.bodies import BodyTooLarge, discard, read_at_most
 
 Message = dict[str, Any]
 UNARY_TYPE = "application/json"
 STREAM_TYPE = "application/connect+json"
 END_STREAM_FLAG = 0x02
 _COMPRESSED_FLAG = 0x01
-_MAX_ENVELOPE_BYTES = 64 << 20
+# The largest request message (a unary body or one stream envelope) sandboxd reads. envd's
+# messages are small (a command, a path) except SendInput's data; 2 MiB of JSON keeps that
+# data, base64 again on the agent's line, well under the agent channel's line limit, and is
+# all that one request can make sandboxd hold.
+MAX_MESSAGE_BYTES = 2 << 20
 
 # Connect's code -> HTTP status table (connectrpc.com/docs/protocol#error-codes).
 HTTP_STATUS = {
@@ -82,7 +87,10 @@ async def unary_request(request: Request) -> Message:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != UNARY_TYPE:
         raise ConnectError("invalid_argument", f"unsupported content-type {content_type!r}")
-    return _as_message(await request.body())
+    try:
+        return _as_message(await read_at_most(request.stream(), MAX_MESSAGE_BYTES))
+    except BodyTooLarge as exc:
+        raise ConnectError("invalid_argument", str(exc)) from None
 
 
 def _as_message(data: bytes) -> Message:
@@ -107,12 +115,18 @@ def end_of_stream(error: ConnectError | None = None) -> bytes:
 async def stream_messages(request: Request) -> AsyncIterator[Message]:
     """The messages of a streamed request body, as they arrive."""
     buffer = bytearray()
-    async for chunk in request.stream():
+    chunks = request.stream()
+    async for chunk in chunks:
         buffer += chunk
         while len(buffer) >= 5:
             flags, length = struct.unpack(">BI", buffer[:5])
-            if flags & _COMPRESSED_FLAG or length > _MAX_ENVELOPE_BYTES:
-                raise ConnectError("invalid_argument", "compressed or oversized envelope")
+            if flags & _COMPRESSED_FLAG or length > MAX_MESSAGE_BYTES:
+                del buffer[:]
+                await discard(chunks)  # so the client, still sending, reads the error
+                raise ConnectError(
+                    "invalid_argument",
+                    f"compressed envelope, or one over the limit of {MAX_MESSAGE_BYTES} bytes",
+                )
             if len(buffer) < 5 + length:
                 break
             data = bytes(buffer[5 : 5 + length])
