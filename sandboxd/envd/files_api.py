@@ -12,13 +12,22 @@ import zlib
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from python_multipart.multipart import parse_options_header
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from sandboxd.agent import AgentClient, AgentError, EntryInfo
+from sandboxd.agent import AgentClient, AgentError
+from sandboxd.envd import multipart_parts
+from sandboxd.envd.bodies import coalesced, discard
 
+# What sandboxd holds of an upload at a time: the agent writes in 1 MiB pieces
+# (agent/client.py FILE_CHUNK_BYTES), so bigger pieces would only be split again.
 UPLOAD_CHUNK_BYTES = 1 << 20
+# The most one piece of a gzip'd upload inflates to before it is written into the box. A
+# gzip bomb inflates about 1000:1; without this bound one 64 KiB read became 64 MiB at once.
+INFLATE_CHUNK_BYTES = 1 << 20
+_GZIP = ("gzip", "x-gzip")
+_ENCODINGS = ("", "identity", *_GZIP)
 
 # Agent error code -> HTTP status of /files.
 _STATUS = {
@@ -72,51 +81,89 @@ async def download(request: Request, agent: AgentClient) -> Response:
 
 
 async def upload(request: Request, agent: AgentClient) -> Response:
-    """Write one file (octet-stream, `path` required) or several (multipart field
-    `file`, each part's filename its path unless `path` names the only one)."""
-    path = request.query_params.get("path", "")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    """Write one file (octet-stream, `path` required) or several (multipart field `file`,
+    each part's filename its path, except that `path` names the first file if given).
+
+    The body streams into the box as it arrives, at most one chunk held: the box's disk
+    quota, not sandboxd's memory or host temp, is what bounds an upload. On an error the
+    rest of the body is discarded before the answer, so the client reads it."""
+    body = request.stream()
     try:
-        if content_type == "multipart/form-data":
-            written = await _upload_multipart(request, agent, path)
-        elif not path:
-            return api_error(400, "the 'path' query parameter is required")
-        else:
-            body = _decoded_body(request, request.headers.get("content-encoding", ""))
-            written = [await agent.write_file(path, body)]
+        answer = await _write_upload(request, body, agent)
     except AgentError as exc:
-        return agent_error(exc)
+        answer = agent_error(exc)
     except (zlib.error, ValueError) as exc:
-        return api_error(400, f"cannot read the upload: {exc}")
+        answer = api_error(400, f"cannot read the upload: {exc}")
+    except ClientDisconnect:
+        return api_error(400, "the client went away during the upload")
+    if answer.status_code != 200:
+        await discard(body)
+    return answer
+
+
+async def _write_upload(
+    request: Request, body: AsyncIterator[bytes], agent: AgentClient
+) -> Response:
+    """The upload's answer: what was written, or why nothing could be."""
+    path = request.query_params.get("path", "")
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if content_type == b"multipart/form-data":
+        written = await _upload_multipart(body, agent, path, options.get(b"boundary", b""))
+    elif not path:
+        return api_error(400, "the 'path' query parameter is required")
+    elif encoding not in _ENCODINGS:
+        return api_error(400, f"unsupported Content-Encoding {encoding!r}")
+    else:
+        entry = await agent.write_file(
+            path, coalesced(_decoded(body, encoding), UPLOAD_CHUNK_BYTES)
+        )
+        written = [(entry.path, entry.name)]
     if not written:
         return api_error(400, "no file in the upload")
-    return JSONResponse([{"path": e.path, "name": e.name, "type": "file"} for e in written])
+    return JSONResponse([{"path": p, "name": n, "type": "file"} for p, n in written])
 
 
-async def _upload_multipart(request: Request, agent: AgentClient, path: str) -> list[EntryInfo]:
-    async with request.form(max_files=10_000) as form:
-        parts = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
-        written = []
-        for part in parts:
-            target = path if path and len(parts) == 1 else part.filename or ""
-            if not target:
-                raise ValueError("a file part has no filename and no 'path' was given")
-            written.append(await agent.write_file(target, _read_upload(part)))
-        return written
+async def _upload_multipart(
+    body: AsyncIterator[bytes], agent: AgentClient, path: str, boundary: bytes
+) -> list[tuple[str, str]]:
+    """(path, name) of each file part written, in order; parts not named `file` or without
+    a filename are read past."""
+    if not boundary:
+        raise ValueError("the multipart Content-Type has no boundary")
+    events = multipart_parts.events(body, boundary)
+    written: list[tuple[str, str]] = []
+    async for event in events:
+        if not isinstance(event, multipart_parts.PartStart):
+            raise ValueError("data outside a part")
+        data = coalesced(multipart_parts.part_data(events), UPLOAD_CHUNK_BYTES)
+        if event.name != "file" or event.filename is None:
+            await discard(data)
+            continue
+        target = path if path and not written else event.filename
+        if not target:
+            raise ValueError("a file part has no filename and no 'path' was given")
+        entry = await agent.write_file(target, data)
+        written.append((entry.path, entry.name))
+    return written
 
 
-async def _read_upload(part: UploadFile) -> AsyncIterator[bytes]:
-    while chunk := await part.read(UPLOAD_CHUNK_BYTES):
-        yield chunk
-
-
-async def _decoded_body(request: Request, encoding: str) -> AsyncIterator[bytes]:
-    """The raw request body, gunzipped on the fly when the SDK sent it gzip'd."""
-    if encoding.strip().lower() != "gzip":
-        async for chunk in request.stream():
+async def _decoded(body: AsyncIterator[bytes], encoding: str) -> AsyncIterator[bytes]:
+    """The body, gunzipped on the fly when the SDK sent it gzip'd. Each piece inflates to at
+    most INFLATE_CHUNK_BYTES, so a bomb costs one chunk at a time and fills at most the box's
+    disk (zlib.error when it is not gzip)."""
+    if encoding not in _GZIP:
+        async for chunk in body:
             yield chunk
         return
     inflater = zlib.decompressobj(wbits=31)
-    async for chunk in request.stream():
-        yield inflater.decompress(chunk)
-    yield inflater.flush()
+    async for chunk in body:
+        pending = chunk
+        while pending and not inflater.eof:
+            if inflated := inflater.decompress(pending, INFLATE_CHUNK_BYTES):
+                yield inflated
+            pending = inflater.unconsumed_tail
+    if not inflater.eof:
+        raise zlib.error("the gzip stream ends early")
+    if rest := inflater.flush():  # empty in practice: every input byte was inflated above
+        yield rest
