@@ -78,6 +78,12 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_LINE_BYTES = 64 << 20  # a 1 MiB write chunk is ~1.4 MB of base64: ample headroom
 OUTPUT_CHUNK_BYTES = 64 << 10
 READ_CHUNK_MAX_BYTES = 4 << 20
+# A listing is one answer line that sandboxd parses whole, so it is bounded: past either
+# limit list_dir answers invalid_argument (list with a smaller depth) instead of a huge line.
+# 10,000 entries cover a project tree a few levels deep; 2 MiB of entry JSON keeps the line
+# well under what sandboxd accepts of one line. The walk stops as soon as a limit is passed.
+LIST_MAX_ENTRIES = 10_000
+LIST_MAX_BYTES = 2 << 20
 MAX_OPEN_FILES = 256
 # The user's processes, not the agent, should be the OOM killer's first choice.
 CHILD_OOM_SCORE_ADJ = b"100"
@@ -394,29 +400,52 @@ class Files:
 
     def list_dir(self, raw: str, depth: int) -> list[Json]:
         """Entries under a directory, `depth` levels deep, in lexical pre-order; like
-        envd it follows a symlink at the top but never below it."""
+        envd it follows a symlink at the top but never below it. invalid_argument when
+        there are more than LIST_MAX_ENTRIES or they pass LIST_MAX_BYTES of JSON."""
         root = os.path.realpath(self.resolve(raw))
         if not os.path.isdir(root):
             if not os.path.lexists(root):
                 raise AgentError("not_found", f"directory not found: {root}")
             raise AgentError("invalid_argument", f"path is not a directory: {root}")
         entries: list[Json] = []
-        self._walk(root, max(depth, 1), entries)
+        listed_bytes = 0
+        # A stack of directories being listed, not recursion: any depth in constant C stack.
+        stack = [(iter(self._children(root)), max(depth, 1))]
+        while stack:
+            children, levels = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                continue
+            entry, subdirectory = child
+            entries.append(entry)
+            listed_bytes += len(json.dumps(entry, separators=(",", ":"))) + 1  # as on the line
+            if len(entries) > LIST_MAX_ENTRIES or listed_bytes > LIST_MAX_BYTES:
+                raise AgentError(
+                    "invalid_argument",
+                    f"the listing of {root} passes {LIST_MAX_ENTRIES} entries or "
+                    f"{LIST_MAX_BYTES} bytes; list it with a smaller depth",
+                )
+            if levels > 1 and subdirectory is not None:
+                stack.append((iter(self._children(subdirectory)), levels - 1))
         return entries
 
-    def _walk(self, directory: str, depth: int, out: list[Json]) -> None:
+    def _children(self, directory: str) -> list[tuple[Json, str | None]]:
+        """Each child's entry, by name, with its path when it is a directory to descend
+        into (never through a symlink); an unreadable directory has none."""
         try:
             with os.scandir(directory) as it:
-                children = sorted(it, key=lambda e: e.name)
+                found = sorted(it, key=lambda e: e.name)
         except OSError:
-            return  # an unreadable subdirectory is left out rather than failing the list
-        for child in children:
+            return []  # an unreadable subdirectory is left out rather than failing the list
+        children: list[tuple[Json, str | None]] = []
+        for child in found:
             try:
-                out.append(self.entry(child.path, child.stat(follow_symlinks=False)))
+                entry = self.entry(child.path, child.stat(follow_symlinks=False))
             except OSError:
                 continue  # vanished while listing
-            if depth > 1 and child.is_dir(follow_symlinks=False):
-                self._walk(child.path, depth - 1, out)
+            children.append((entry, child.path if child.is_dir(follow_symlinks=False) else None))
+        return children
 
     def make_dir(self, raw: str) -> Json:
         path = self.resolve(raw)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandboxd.agent import AgentClient, AgentError
+from sandboxd.agent.agent import LIST_MAX_BYTES, LIST_MAX_ENTRIES
 
 pytestmark = pytest.mark.anyio
 TIMEOUT_S = 15
@@ -74,6 +75,51 @@ async def test_list_dir_goes_depth_levels_deep(agent: AgentClient, home: Path) -
 
     assert shallow == [str(home / "d/e"), str(home / "d/x.txt")]
     assert deep == [str(home / p) for p in ("d/e", "d/e/f", "d/e/y.txt", "d/x.txt")]
+
+
+async def test_list_dir_walks_any_depth_in_pre_order(agent: AgentClient, home: Path) -> None:
+    # 200 levels: deep, yet shallow enough for pytest's recursive clean-up of tmp_path.
+    chain = home / "chain"
+    (chain / "/".join(["d"] * 200)).mkdir(parents=True)
+    (chain / "d" / "z.txt").write_text("z")
+
+    async with asyncio.timeout(TIMEOUT_S):
+        listed = [e.path for e in await agent.list_dir("chain", depth=1_000_000)]
+
+    assert len(listed) == 201
+    assert listed[:2] == [str(chain / "d"), str(chain / "d/d")]  # a child before a sibling
+    assert listed[-1] == str(chain / "d/z.txt")
+
+
+async def test_list_dir_refuses_more_entries_than_the_limit(agent: AgentClient, home: Path) -> None:
+    many = home / "many"
+    many.mkdir()
+    for index in range(LIST_MAX_ENTRIES + 1):
+        (many / f"f{index}").touch()
+
+    with pytest.raises(AgentError) as failure:
+        async with asyncio.timeout(TIMEOUT_S):
+            await agent.list_dir("many")
+
+    assert failure.value.code == "invalid_argument"
+    assert "smaller depth" in failure.value.message
+
+
+async def test_list_dir_refuses_more_json_than_the_limit(agent: AgentClient, home: Path) -> None:
+    # Few entries, long paths: it is the bytes that count, not only the entries.
+    deep = home / "long"
+    name = "n" * 250
+    for level in range(12):
+        deep = deep / f"d{level}{name}"
+        deep.mkdir(parents=True)
+        for index in range(LIST_MAX_BYTES // 1_000 // 12):  # ~2,000 entries of ~2 KB
+            (deep / f"f{index}{name}").touch()
+
+    with pytest.raises(AgentError) as failure:
+        async with asyncio.timeout(TIMEOUT_S):
+            await agent.list_dir("long", depth=100)
+
+    assert failure.value.code == "invalid_argument"
 
 
 async def test_make_dir_move_remove(agent: AgentClient, home: Path) -> None:

@@ -11,6 +11,8 @@ import pytest
 from e2b import FileType, Sandbox
 from e2b.exceptions import FileNotFoundException, InvalidArgumentException
 
+from sandboxd.agent.agent import LIST_MAX_ENTRIES
+
 
 def test_write_and_read_text_and_bytes(sandbox: Sandbox, home: Path) -> None:
     info = sandbox.files.write("notes/hello.txt", "héllo\n")
@@ -106,3 +108,37 @@ def test_names_beyond_latin_1(sandbox: Sandbox, home: Path) -> None:
     assert sandbox.files.read("データ/ファイル.txt") == "内容"
     assert [e.name for e in sandbox.files.list("データ")] == ["ファイル.txt"]
     assert (home / "データ/ファイル.txt").read_text() == "内容"
+
+
+def test_a_gzip_upload_bigger_than_one_inflated_chunk(sandbox: Sandbox, home: Path) -> None:
+    payload = b"0123456789abcdef" * (300 << 10)  # 4.7 MiB inflated: several chunks
+
+    sandbox.files.write("big.gz.txt", io.BytesIO(payload), gzip=True)
+
+    assert (home / "big.gz.txt").read_bytes() == payload
+
+
+def test_write_files_streams_many_parts(sandbox: Sandbox, home: Path) -> None:
+    files = [{"path": f"many/{index}.bin", "data": bytes([index]) * 70_000} for index in range(40)]
+
+    written = sandbox.files.write_files(files)  # type: ignore[arg-type]
+
+    assert [w.name for w in written] == [f"{index}.bin" for index in range(40)]
+    assert all((home / f"many/{i}.bin").read_bytes() == bytes([i]) * 70_000 for i in range(40))
+
+
+def test_list_with_a_huge_depth_lists_a_small_tree_whole(sandbox: Sandbox, home: Path) -> None:
+    (home / "t/u/v").mkdir(parents=True)
+
+    listed = [entry.path for entry in sandbox.files.list("t", depth=1_000_000)]
+
+    assert listed == [str(home / "t/u"), str(home / "t/u/v")]
+
+
+def test_list_refuses_an_oversized_listing(sandbox: Sandbox, home: Path) -> None:
+    (home / "wide").mkdir()
+    for index in range(LIST_MAX_ENTRIES + 1):
+        (home / "wide" / str(index)).touch()
+
+    with pytest.raises(InvalidArgumentException, match="smaller depth"):
+        sandbox.files.list("wide")
