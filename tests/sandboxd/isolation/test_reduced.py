@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,22 +194,40 @@ def test_the_process_limit_holds_per_box(launch_reduced: Launch, loop: Loop) -> 
     assert held < 40 and refused == 11  # EAGAIN
 
 
+def tree_cpu_s(box: ReducedBox) -> float:
+    """CPU seconds the box's processes used so far."""
+    total = 0.0
+    for proc in box.tree.processes():
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+async def cpu_grows_by(box: ReducedBox, seconds: float, timeout_s: float = 5.0) -> bool:
+    """Whether the box uses `seconds` of CPU within `timeout_s` (polled: on a loaded
+    machine a busy loop gets less than a core)."""
+    start = tree_cpu_s(box)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if tree_cpu_s(box) - start >= seconds:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 def test_reduced_freeze_stops_cpu_and_thaw_resumes(launch_reduced: Launch, loop: Loop) -> None:
     box: ReducedBox = launch_reduced(spec(), SPIN)
     assert loop.run(read_line(box)) == "ready\n"
 
-    def pct_over(seconds: float) -> float:
-        box.usage()
-        loop.run(asyncio.sleep(seconds))
-        return box.usage().cpu_used_pct
-
-    assert pct_over(0.3) > 50
+    assert loop.run(cpu_grows_by(box, 0.1))
     loop.run(box.freeze())
-    frozen = pct_over(1.0)
+    before = tree_cpu_s(box)
+    loop.run(asyncio.sleep(0.5))  # the time over which a frozen box must not run
+    frozen_s = tree_cpu_s(box) - before
     loop.run(box.thaw())
 
-    assert frozen < 1
-    assert pct_over(0.3) > 50
+    assert frozen_s < 0.01
+    assert loop.run(cpu_grows_by(box, 0.1))
 
 
 def test_reduced_kill_while_frozen_and_destroy_leave_nothing(
@@ -325,3 +344,32 @@ result = [os.getuid(), os.getgroups(), os.getcwd(), readable('/etc/shadow'),
     assert len(escaped) >= 2  # the probe and the daemon, at least
     loop.run(box.destroy())
     assert all(not running(p.pid) for p in escaped)  # killed by uid, out of the tree too
+
+
+def test_plain_cleanup_after_a_crash_kills_the_uid_and_deletes_its_files(
+    plain_iso: ReducedIsolation, loop: Loop, data_dir: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("without root a plain box has no uid of its own")
+    box: ReducedBox = loop.run(plain_iso.launch(spec("crashed"), PROBE))
+    assert loop.run(read_line(box)) == "ready\n", box.stderr_path.read_text()
+    loop.run(ask(box, DAEMON))  # outlives the tree's root
+    home = plain_iso.plain_root / box.sandbox_id / "home"
+    loop.run(ask(box, "open('mine', 'w').write('x'); result = None"))  # a file of the box's uid
+    uid = box.host_uid
+    restarted = ReducedIsolation(
+        data_dir, use_bwrap=False, host_uids=own_uids(), runtime_dir=plain_iso.plain_root
+    )
+    done = loop.run(restarted.cleanup_leftovers())
+    loop.run(box.process.wait())
+
+    assert done == [
+        "killed the processes of crashed",
+        f"deleted {box.box_dir}",
+        f"deleted {home.parent}",
+    ]
+    assert uid is not None and not any(
+        p.info["uids"].real == uid and p.info["status"] != psutil.STATUS_ZOMBIE
+        for p in psutil.process_iter(["uids", "status"])
+    )
+    assert not home.exists() and not box.box_dir.exists()
