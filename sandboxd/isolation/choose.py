@@ -16,6 +16,7 @@ from sandboxd.isolation.reduced import (
     ReducedIsolation,
     UnprivilegedBoxesUnavailable,
     reduced_blockers,
+    uid_range_blocker,
 )
 from sandboxd.isolation.seccomp import seccomp_available
 from sandboxd.isolation.uids import HostUidPool
@@ -50,6 +51,9 @@ def choose_isolation(
     start with the reasons. The choice and its reasons are logged.
     UnprivilegedBoxesUnavailable when reduced boxes could not run unprivileged here."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    taken = uid_range_blocker(host_uid_base) if os.geteuid() == 0 else None
+    if taken is not None:  # full and reduced boxes alike would share an account's uid
+        raise UnprivilegedBoxesUnavailable(f"boxes cannot have uids of their own: {taken}")
     if force_reduced:
         reasons = ["forced by a setting"]
     else:

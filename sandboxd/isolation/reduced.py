@@ -93,6 +93,18 @@ class UnprivilegedBoxesUnavailable(PermissionError):
     line reports it as "cannot start", as a data dir it may not write.)"""
 
 
+def uid_range_blocker(host_uid_base: int, host_uid_count: int = HOST_UID_COUNT) -> str | None:
+    """Why the box uid range may not be used (it holds a host account's uid or gid, which a
+    box would then share), or None. For every level that gives boxes uids of their own."""
+    taken = accounts_in_range(host_uid_base, host_uid_count)
+    if not taken:
+        return None
+    last = host_uid_base + host_uid_count - 1
+    return (
+        f"the box uids {host_uid_base}..{last} (SANDBOXD_HOST_UID_BASE) include {', '.join(taken)}"
+    )
+
+
 def reduced_blockers(host_uid_base: int, host_uid_count: int = HOST_UID_COUNT) -> list[str]:
     """What keeps reduced boxes from running unprivileged with a process limit here;
     empty when nothing does. As root: a free uid range and a working switch to it (tried
@@ -101,12 +113,9 @@ def reduced_blockers(host_uid_base: int, host_uid_count: int = HOST_UID_COUNT) -
     if not os.access(PRLIMIT, os.X_OK):
         blockers.append(f"{PRLIMIT} (util-linux) is not installed: no process limit")
     if os.geteuid() == 0:
-        taken = accounts_in_range(host_uid_base, host_uid_count)
-        if taken:
-            blockers.append(
-                f"the box uids {host_uid_base}..{host_uid_base + host_uid_count - 1} "
-                f"(SANDBOXD_HOST_UID_BASE) include {', '.join(taken)}"
-            )
+        taken = uid_range_blocker(host_uid_base, host_uid_count)
+        if taken is not None:
+            blockers.append(taken)
         switch = uid_switch_blocker(host_uid_base)
         if switch is not None:
             blockers.append(switch)

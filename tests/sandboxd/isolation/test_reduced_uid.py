@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sandboxd.isolation.bwrap import setpriv_argv
-from sandboxd.isolation.reduced import reduced_blockers
+from sandboxd.isolation.choose import choose_isolation
+from sandboxd.isolation.reduced import UnprivilegedBoxesUnavailable, reduced_blockers
 from sandboxd.isolation.reduced_uid import (
     capability_blocker,
     has_live_processes,
@@ -116,3 +117,10 @@ def test_kill_uid_ends_every_process_of_the_uid(loop: Loop) -> None:
 def test_kill_uid_refuses_privileged_uids(loop: Loop) -> None:
     with pytest.raises(ValueError, match="refusing"):
         loop.run(kill_uid(0))
+
+
+def test_no_level_starts_with_a_uid_range_holding_an_account(data_dir: Path) -> None:
+    needs_root()
+    for forced in (False, True):
+        with pytest.raises(UnprivilegedBoxesUnavailable, match=r"user nobody \(65534\)"):
+            choose_isolation(data_dir, "sbx-never-made", 65_000, force_reduced=forced)
