@@ -1,5 +1,6 @@
-"""Who may use the dashboard: logins from `.streamlit/secrets.toml`, password hashes, and
-the rule that anything but loopback needs logins.
+"""Who may use the dashboard: logins from `.streamlit/secrets.toml`, password hashes, the
+rule that anything but loopback needs logins, rate-limited sign-ins (`login_limits`) and
+sessions that expire when idle.
 
     [users.alice]
     password_hash = "scrypt$16384$8$1$<salt base64>$<hash base64>"   # `sandscope hash-password`
@@ -17,15 +18,19 @@ import getpass
 import hashlib
 import hmac
 import ipaddress
+import math
 import os
 import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, cast, get_args
+
+from dashboard.login_limits import LoginLimiter
 
 Role = Literal["viewer", "operator"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -39,6 +44,10 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 # A hash naming a larger cost is refused: checking it would take this much memory or more.
 _MAX_SCRYPT_MEMORY_BYTES = 256 * 2**20
+# A signed-in session left alone this long signs out (SANDSCOPE_SESSION_IDLE_S): long enough
+# for a coffee break in front of a live page, short enough that a forgotten tab does not
+# stay an operator's for the day.
+DEFAULT_SESSION_IDLE_S = 1800.0
 
 
 class AuthConfigError(ValueError):
@@ -55,15 +64,61 @@ class User:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in: the user, or None with `retry_in_s` > 0 when the name or
+    the address is locked out for that long (the password was then not checked)."""
+
+    user: User | None
+    retry_in_s: float = 0.0
+    checked: bool = True  # False: locked out before the password was looked at
+
+    def refusal_text(self, now: datetime) -> str:
+        """Why a sign-in was refused, and when to retry if locked out (`now` in UTC)."""
+        wrong = "Wrong user or password."
+        if self.retry_in_s <= 0:
+            return wrong
+        wait_s = math.ceil(self.retry_in_s)
+        at = (now + timedelta(seconds=wait_s)).strftime("%H:%M:%S UTC")
+        locked = f"Too many failed sign-ins: try again in {wait_s} s (at {at})."
+        return f"{wrong} {locked}" if self.checked else locked
+
+
+def idle_sign_out_text(idle_s: float) -> str:
+    """What a session signed out for idleness is told."""
+    minutes = idle_s / 60
+    shown = f"{minutes:g} min" if minutes >= 1 else f"{idle_s:g} s"
+    return f"You were signed out after {shown} without activity. Sign in again."
+
+
+@dataclass(frozen=True)
 class Logins:
-    """The configured users by name; none means logins are off (loopback only)."""
+    """The configured users by name; none means logins are off (loopback only).
+
+    One per process: `limiter` counts every session's failed sign-ins, and a session
+    signed in expires after `session_idle_s` without activity.
+    """
 
     users: Mapping[str, User] = field(default_factory=lambda: MappingProxyType({}))
+    session_idle_s: float = DEFAULT_SESSION_IDLE_S
+    limiter: LoginLimiter = field(default_factory=LoginLimiter, repr=False, compare=False)
 
     @property
     def enabled(self) -> bool:
         """True when any user is configured."""
         return bool(self.users)
+
+    def sign_in(self, name: str, password: str, address: str | None) -> SignIn:
+        """Check `password` for `name` from client `address`, unless either is locked out
+        by earlier failures. The result of a wrong password also says how long the next
+        try must wait, when this failure earned a lock-out."""
+        wait_s = self.limiter.begin(name, address)
+        if wait_s > 0:
+            return SignIn(None, wait_s, checked=False)
+        user = self.check(name, password)
+        if user is None:
+            return SignIn(None, self.limiter.locked_for_s(name, address))
+        self.limiter.succeeded(name, address)
+        return SignIn(user)
 
     def check(self, name: str, password: str) -> User | None:
         """The user when `password` is theirs, else None.
@@ -114,8 +169,9 @@ def verify_password(password: str, password_hash: str) -> bool:
     return hmac.compare_digest(digest, parsed.digest)
 
 
-def load_logins(secrets_file: Path) -> Logins:
+def load_logins(secrets_file: Path, session_idle_s: float = DEFAULT_SESSION_IDLE_S) -> Logins:
     """The `[users.<name>]` tables of `secrets_file` (TOML); no file or no section: no users.
+    Sessions signed in with them expire after `session_idle_s` without activity.
 
     Raises AuthConfigError naming the file or the user for unreadable TOML, a user without a
     valid `password_hash` or with a role other than "viewer" or "operator".
@@ -133,7 +189,13 @@ def load_logins(secrets_file: Path) -> Logins:
     if not isinstance(section, dict):
         raise AuthConfigError(f"`users` in {secrets_file} must be a table of [users.<name>]")
     users = {name: _user(name, entry, secrets_file) for name, entry in section.items()}
-    return Logins(MappingProxyType(users))
+    return Logins(MappingProxyType(users), session_idle_s=session_idle_s)
+
+
+def session_expired(last_active_at: datetime | None, now: datetime, idle_s: float) -> bool:
+    """True when a session last active at `last_active_at` (None: never) has been idle for
+    more than `idle_s` at `now`."""
+    return last_active_at is None or (now - last_active_at).total_seconds() > idle_s
 
 
 def check_exposure(address: str, logins: Logins) -> None:

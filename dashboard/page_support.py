@@ -12,13 +12,19 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from dashboard import runtime
-from dashboard.auth import local_actor
+from dashboard.auth import idle_sign_out_text, local_actor, session_expired
 from dashboard.freshness import freshness_banner
 from dashboard.ranges import PRESETS, TimeRange, custom_range, preset_range
 from dashboard.runtime import Monitor
 
 _log = logging.getLogger(__name__)
 CUSTOM = "Custom"
+# When the session last ran the whole page (UTC), and why the login form shows again.
+LAST_ACTIVE_KEY = "last_active_at"
+EXPIRED_KEY = "signed_out_idle"
+# No one's name or password is longer; the browser stops the typing there.
+MAX_NAME_CHARS = 128
+MAX_PASSWORD_CHARS = 1024
 
 
 def monitor_or_stop() -> Monitor:
@@ -31,27 +37,54 @@ def monitor_or_stop() -> Monitor:
 
 
 def login_gate(monitor: Monitor) -> None:
-    """With logins configured, stop here until the visitor has signed in."""
+    """With logins configured, stop here until the visitor has signed in; a session idle
+    for longer than the logins allow is signed out first."""
     if not monitor.logins.enabled:
         st.session_state.setdefault("user", local_actor())
         st.session_state.setdefault("role", "operator")
         return
+    now = monitor.clock()
     if st.session_state.get("user"):
-        return
+        if not _idle_too_long(monitor):
+            st.session_state[LAST_ACTIVE_KEY] = now
+            return
+        st.session_state.clear()
+        st.session_state[EXPIRED_KEY] = True
     st.title("sandscope")
+    if st.session_state.pop(EXPIRED_KEY, False):
+        st.info(idle_sign_out_text(monitor.logins.session_idle_s))
     with st.form("login"):
-        name = st.text_input("User")
-        password = st.text_input("Password", type="password")
+        name = st.text_input("User", max_chars=MAX_NAME_CHARS)
+        password = st.text_input("Password", type="password", max_chars=MAX_PASSWORD_CHARS)
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        user = monitor.logins.check(name, password)
-        if user is None:
-            st.error("Wrong user or password.")
+        result = monitor.logins.sign_in(name, password, st.context.ip_address)
+        if result.user is None:
+            st.error(result.refusal_text(now))
         else:
-            st.session_state["user"] = user.name
-            st.session_state["role"] = user.role
+            st.session_state["user"] = result.user.name
+            st.session_state["role"] = result.user.role
+            st.session_state[LAST_ACTIVE_KEY] = now
             st.rerun()
     st.stop()
+
+
+def _idle_too_long(monitor: Monitor) -> bool:
+    """True when a signed-in session has been idle longer than its logins allow. Only runs
+    of the whole page count as activity: a live fragment's refresh does not."""
+    last_active_at = st.session_state.get(LAST_ACTIVE_KEY)
+    return session_expired(last_active_at, monitor.clock(), monitor.logins.session_idle_s)
+
+
+def rerun_if_idle_too_long() -> None:
+    """In a live fragment: an expired session reruns the whole page, whose login gate signs
+    it out, instead of refreshing data for nobody."""
+    try:
+        monitor = runtime.current()
+    except runtime.MonitorNotRunningError:
+        return
+    if monitor.logins.enabled and st.session_state.get("user") and _idle_too_long(monitor):
+        st.rerun()
 
 
 def actor() -> str:
@@ -60,8 +93,10 @@ def actor() -> str:
 
 
 def can_act(monitor: Monitor) -> bool:
-    """Actions are shown only when not read-only and to operators."""
-    return monitor.actions is not None and st.session_state.get("role") == "operator"
+    """Actions are shown only when not read-only and to operators whose session is live."""
+    if monitor.actions is None or st.session_state.get("role") != "operator":
+        return False
+    return not (monitor.logins.enabled and _idle_too_long(monitor))
 
 
 def sidebar(monitor: Monitor) -> None:
@@ -130,7 +165,9 @@ def freshness(monitor: Monitor) -> None:
 
 @contextmanager
 def guard(doing: str) -> Iterator[None]:
-    """At a page's boundary: an unexpected error becomes a message, never a traceback."""
+    """At a page's boundary: an unexpected error becomes a message, never a traceback.
+    An idle session's live fragments rerun the page (and its login gate) instead."""
+    rerun_if_idle_too_long()
     try:
         yield
     except Exception as failure:  # the page boundary: show it and log it

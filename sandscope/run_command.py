@@ -81,7 +81,7 @@ def run_monitor(
     store in use, sandboxd, the port), 2 when the configuration refuses to start."""
     options = options or RunOptions()
     try:
-        logins = load_logins(options.secrets_file)
+        logins = load_logins(options.secrets_file, settings.session_idle_s)
         check_exposure(settings.dashboard_address, logins)
     except AuthConfigError as refused:
         print(f"sandscope: {refused}", file=err)

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from dashboard.auth import DEFAULT_SESSION_IDLE_S
+
 DEFAULT_SECRETS_FILE = Path(".streamlit/secrets.toml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -290,6 +292,15 @@ class Settings:
     dashboard_port: int = field(
         default=8501,
         metadata=_meta("SANDSCOPE_PORT", "Port the dashboard listens on.", _port),
+    )
+    session_idle_s: float = field(
+        default=DEFAULT_SESSION_IDLE_S,
+        metadata=_meta(
+            "SANDSCOPE_SESSION_IDLE_S",
+            "Seconds a signed-in dashboard session may stay idle before it signs out "
+            "(live refreshes are not activity).",
+            _float_at_least(0, inclusive=False),
+        ),
     )
     read_only: bool = field(
         default=False,

@@ -6,21 +6,27 @@ import base64
 import hashlib
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from dashboard.auth import (
+    DEFAULT_SESSION_IDLE_S,
     SECRETS_FILE_NAME,
     AuthConfigError,
     Logins,
+    SignIn,
     User,
     check_exposure,
     hash_password,
+    idle_sign_out_text,
     load_logins,
     local_actor,
+    session_expired,
     verify_password,
 )
+from dashboard.login_limits import LoginLimiter
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +166,44 @@ def test_the_secrets_file_is_ignored_by_git() -> None:
         check=False,
     )
     assert ignored.returncode == 0, f"{SECRETS_FILE_NAME} is not in .gitignore"
+
+
+def test_sign_in_checks_the_password_until_locked_out(alice_hash: str) -> None:
+    now_s = [0.0]
+    logins = Logins(
+        {"alice": User("alice", "operator", alice_hash)},
+        limiter=LoginLimiter(clock=lambda: now_s[0]),
+    )
+    assert logins.sign_in("alice", "correct horse", None).user is not None
+    results = [logins.sign_in("alice", "wrong", None) for _ in range(5)]
+    assert [r.retry_in_s for r in results[:3]] == [0.0, 0.0, 0.0]
+    assert results[3].retry_in_s == 2.0 and results[3].checked
+    assert results[4] == SignIn(None, 2.0, checked=False)
+    now_s[0] = 2.0
+    assert logins.sign_in("alice", "correct horse", None).user == logins.users["alice"]
+
+
+def test_refusals_say_when_to_retry_in_utc() -> None:
+    now = datetime(2026, 12, 5, 9, 0, 0, tzinfo=UTC)
+    assert SignIn(None).refusal_text(now) == "Wrong user or password."
+    assert SignIn(None, 7.2, checked=False).refusal_text(now) == (
+        "Too many failed sign-ins: try again in 8 s (at 09:00:08 UTC)."
+    )
+    assert SignIn(None, 300).refusal_text(now).startswith("Wrong user or password. Too many")
+
+
+def test_a_session_expires_after_its_idle_time() -> None:
+    now = datetime(2026, 12, 5, 9, 0, 0, tzinfo=UTC)
+    assert not session_expired(now - timedelta(seconds=1800), now, 1800)
+    assert session_expired(now - timedelta(seconds=1801), now, 1800)
+    assert session_expired(None, now, 1800)
+    assert idle_sign_out_text(1800) == (
+        "You were signed out after 30 min without activity. Sign in again."
+    )
+    assert "after 45 s without" in idle_sign_out_text(45)
+
+
+def test_load_logins_takes_the_idle_time(tmp_path: Path, alice_hash: str) -> None:
+    path = write_secrets(tmp_path, f'[users.alice]\npassword_hash = "{alice_hash}"\n')
+    assert load_logins(path).session_idle_s == DEFAULT_SESSION_IDLE_S
+    assert load_logins(path, 60).session_idle_s == 60
