@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -140,14 +141,17 @@ def prlimit_argv(spec: BoxSpec, nproc: int) -> list[str]:
 
 def nproc_limit(max_processes: int) -> int:
     """RLIMIT_NPROC for a box run as sandboxd's own (unprivileged) uid: the limit counts
-    the user's threads everywhere, so allow what the user already runs plus the box's share."""
+    the user's threads everywhere, so allow what the user already runs plus the box's
+    share, but never above sandboxd's own hard limit (which it could not raise anyway)."""
     uid = os.getuid()
     running = 0
     for proc in psutil.process_iter(["uids", "num_threads"]):
         uids, threads = proc.info["uids"], proc.info["num_threads"]
         if uids is not None and uids.real == uid:
             running += int(threads or 0)
-    return running + max_processes
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    wanted = running + max_processes
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
 
 
 class ReducedIsolation:
