@@ -2,15 +2,18 @@
 
 ext4 on a loop device gives a hard quota (ENOSPC at the image size), `statvfs` usage and,
 unlike tmpfs, files that do not eat the box's memory (their page cache is reclaimable;
-tmpfs pages are not, without swap, and got boxes OOM-killed). The image lives in the (private) data
-dir; the mount point lives in a runtime dir that every uid may walk through (0711, not
-list), because bwrap, already running as the box's uid, walks the path of every bind
-source, even one given as an fd, and the data dir may well be 0700 (or under /root).
+tmpfs pages are not, without swap, and got boxes OOM-killed). The image lives in the
+(private) data dir; the mount point lives in a runtime dir every uid may walk through
+(0711, not list), because bwrap, already running as the box's uid, walks the path of
+every bind source, even one given as an fd, and the data dir may well be 0700 (or under
+/root). The mounted root itself belongs to the box's host uid, mode 0700: the box's
+uid walks through it, no other host user can, so nobody else reaches its /tmp (1777
+inside the box) or its home. Names are opaque (`paths.new_box_name`), never sandbox ids.
 
     <image_dir>/disk.img            the sparse image, 0600
-    <mount_dir>/                    its mount point, 0711
+    <mount_dir>/                    its mount point; the mounted root: box's uid, 0700
     <mount_dir>/home                the sandbox user's home (host uid of the box, 0700)
-    <mount_dir>/tmp                 the box's /tmp (1777)
+    <mount_dir>/tmp                 the box's /tmp (1777, reachable only through the root)
     <mount_dir>/.sandboxd           host-only files, e.g. the box's stderr log (root, 0700)
 """
 
@@ -97,7 +100,7 @@ class LoopDisk:
         started = time.monotonic()
         self.image_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
         try:
-            self.mount_dir.mkdir(mode=0o711, exist_ok=False)
+            self.mount_dir.mkdir(mode=0o700, exist_ok=False)
         except BaseException:
             self.image_dir.rmdir()
             raise
@@ -117,7 +120,10 @@ class LoopDisk:
         self.tmp_dir.mkdir()
         os.chmod(self.tmp_dir, 0o1777)  # mkdir's mode is masked by the umask
         self.private_dir.mkdir(mode=0o700)
-        os.chmod(self.mount_dir, 0o711)
+        # Last: the box's uid walks in (bwrap resolves the binds by path as that uid),
+        # nobody else does. Root (sandboxd) needs no permission bits.
+        os.chown(self.mount_dir, owner_uid, owner_uid)
+        os.chmod(self.mount_dir, 0o700)
 
     def is_mounted(self) -> bool:
         """True while something is mounted on `mount_dir`."""

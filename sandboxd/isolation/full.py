@@ -49,7 +49,12 @@ from sandboxd.isolation.disk import LoopDisk
 from sandboxd.isolation.full_box import FullBox
 from sandboxd.isolation.full_cleanup import cleanup_full_leftovers
 from sandboxd.isolation.oom_watch import KmsgOomWatcher
-from sandboxd.isolation.paths import RUNTIME_ROOT, check_sandbox_id, default_mounts_dir
+from sandboxd.isolation.paths import (
+    RUNTIME_ROOT,
+    check_sandbox_id,
+    default_mounts_dir,
+    new_box_name,
+)
 from sandboxd.isolation.seccomp import seccomp_fd
 from sandboxd.isolation.uids import HostUidPool
 
@@ -80,9 +85,10 @@ class FullIsolation:
         mounts_dir: Path | None = None,
         cgroup_layout: CgroupLayout | None = None,
     ) -> None:
-        """Disk images go to `<data_dir>/boxes/<id>/`, mount points to `mounts_dir`
-        (default `/run/sandboxd/<cgroup_parent>`). `agent_script` defaults to
-        `agent_script_on_host()`; it is copied into each box only if the file exists.
+        """Disk images go to `<data_dir>/boxes/<name>/`, mount points to `mounts_dir/<name>`
+        (default `/run/sandboxd/<cgroup_parent>`), with an opaque name (`new_box_name`).
+        `agent_script` defaults to `agent_script_on_host()`; it is copied into each box
+        only if the file exists.
         `oom_watcher` defaults to one reading /dev/kmsg, started at the first launch.
         `cgroup_layout` (hybrid or v2) defaults to the one found at /sys/fs/cgroup."""
         self.data_dir = data_dir
@@ -127,8 +133,9 @@ class FullIsolation:
         self._prepare_dirs()
         self.watcher.start()
         uid = self._uids.allocate()
-        cgroups = new_cgroup_set(spec.sandbox_id, self.cgroup_parent, self.cgroup_layout)
-        disk = LoopDisk(self.boxes_dir / spec.sandbox_id, self.mounts_dir / spec.sandbox_id)
+        name = new_box_name()  # what other host users may see instead of the sandbox id
+        cgroups = new_cgroup_set(name, self.cgroup_parent, self.cgroup_layout)
+        disk = LoopDisk(self.boxes_dir / name, self.mounts_dir / name)
         try:
             cgroups.create(CgroupLimits(spec.memory_mb << 20, spec.cpu_count, spec.max_processes))
             try:
@@ -198,8 +205,9 @@ class FullIsolation:
         """Kill and remove the cgroups, mounts and disk images a dead run left under this
         isolation's cgroup parent, data dir and mounts dir (live boxes are left alone).
         Returns what was removed, one line each."""
+        live_names = {box.disk.mount_dir.name for box in self._boxes.values()}
         return await cleanup_full_leftovers(
-            self.cgroup_parent, self.boxes_dir, self.mounts_dir, self._boxes, self.cgroup_layout
+            self.cgroup_parent, self.boxes_dir, self.mounts_dir, live_names, self.cgroup_layout
         )
 
 

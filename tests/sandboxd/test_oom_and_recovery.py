@@ -47,12 +47,13 @@ def _cgroup_dirs(parent: str) -> list[Path]:
     ]
 
 
-def _mounts_of(sandbox_ids: list[str]) -> list[str]:
-    """Mounts whose mount point names one of the sandboxes (their disks)."""
+def _box_mounts(parent: str) -> list[str]:
+    """Mounts of box disks under this sandboxd's runtime dir (named opaquely, not by id)."""
+    prefix = f"/run/sandboxd/{parent}/"
     return [
         line
         for line in Path("/proc/mounts").read_text().splitlines()
-        if any(sandbox_id in line for sandbox_id in sandbox_ids)
+        if line.split()[1].startswith(prefix)
     ]
 
 
@@ -67,12 +68,12 @@ def test_a_start_after_a_crash_removes_what_the_dead_run_left(tmp_path: Path) ->
             ).json()["sandboxID"]
             for _ in range(2)
         ]
-        assert _cgroup_dirs(parent) and _mounts_of(ids)
+        assert _cgroup_dirs(parent) and len(_box_mounts(parent)) == 2
         os.kill(crashed.process.pid, signal.SIGKILL)
         crashed.process.wait(10)
     with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as restarted:
         assert _cgroup_dirs(parent) == []
-        assert _mounts_of(ids) == []
+        assert _box_mounts(parent) == []
         headers = {"X-API-Key": restarted.api_key}
         for sandbox_id in ids:
             assert (
@@ -96,7 +97,7 @@ def test_shutdown_kills_every_sandbox_and_records_why(tmp_path: Path) -> None:
         sandbox_id = httpx.post(
             f"{first.api_url}/sandboxes", json={"templateID": "base"}, headers=headers
         ).json()["sandboxID"]
-    assert _cgroup_dirs(parent) == [] and _mounts_of([sandbox_id]) == []
+    assert _cgroup_dirs(parent) == [] and _box_mounts(parent) == []
     with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as second:
         events = httpx.get(
             f"{second.api_url}/events/sandboxes/{sandbox_id}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandboxd.isolation.disk import LoopDisk, find_leftover_mounts, loop_disk_works
+from sandboxd.isolation.paths import new_box_name
 from tests.sandboxd.isolation.helpers import Loop
 
 
@@ -32,7 +34,15 @@ def test_layout_and_owners(disk: LoopDisk) -> None:
     assert stat.S_IMODE(tmp.st_mode) == 0o1777
     assert stat.S_IMODE(os.stat(disk.image).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(disk.image_dir).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(disk.mount_dir).st_mode) == 0o711
+    root = os.stat(disk.mount_dir)  # the box's uid walks through it, no other user can
+    assert (root.st_uid, stat.S_IMODE(root.st_mode)) == (123_456, 0o700)
+
+
+def test_box_names_are_fresh_and_say_nothing() -> None:
+    names = {new_box_name() for _ in range(100)}
+
+    assert len(names) == 100
+    assert all(re.fullmatch(r"[0-9a-f]{32}", name) for name in names)
 
 
 def test_usage_follows_writes_and_the_image_stays_sparse(disk: LoopDisk) -> None:
