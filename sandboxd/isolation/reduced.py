@@ -343,15 +343,20 @@ class ReducedIsolation:
         """Kill what the launch file names: the tree (if its PID is still the process it
         was) and, if the box had a uid of this pool, everything running as that uid."""
         try:
-            pid_text, time_text, *uid_text = launch_file.read_text().split()
-            killed = kill_if_same(int(pid_text), float(time_text))
-            uid = int(uid_text[0]) if uid_text else None
-        except (OSError, ValueError):
+            fields = launch_file.read_text().split()  # pid, start time, uid if any
+        except OSError:
             return False
+        killed = False
+        with contextlib.suppress(ValueError, IndexError):  # no start time: it died at once
+            killed = kill_if_same(int(fields[0]), float(fields[1]))
+        uid = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
         pool = self.host_uids
         if uid is not None and pool is not None and pool.base <= uid < pool.base + pool.count:
-            await kill_uid(uid)
-            killed = True
+            try:
+                await kill_uid(uid)
+                killed = True
+            except TimeoutError:  # e.g. stuck in the kernel: the uid stays busy, never reused
+                log.warning("cleanup: processes of uid %d outlived SIGKILL", uid)
         return killed
 
 
