@@ -47,6 +47,9 @@ async def coalesced(chunks: AsyncIterator[bytes], size_bytes: int) -> AsyncItera
     most `size_bytes` plus one chunk is held."""
     pending = bytearray()
     async for chunk in chunks:
+        if not pending and len(chunk) >= size_bytes:
+            yield chunk  # already big enough: no copy
+            continue
         pending += chunk
         if len(pending) >= size_bytes:
             yield bytes(pending)

@@ -20,12 +20,13 @@ from sandboxd.agent import AgentClient, AgentError
 from sandboxd.envd import multipart_parts
 from sandboxd.envd.bodies import coalesced, discard
 
-# What sandboxd holds of an upload at a time: the agent writes in 1 MiB pieces
-# (agent/client.py FILE_CHUNK_BYTES), so bigger pieces would only be split again.
-UPLOAD_CHUNK_BYTES = 1 << 20
+# What sandboxd holds of an upload at a time, before the agent channel's copies of it
+# (base64, JSON line: about 5 of them). 256 KiB keeps an upload's cost near 2 MiB while a
+# write request per 256 KiB is still far from the agent round trip being what limits speed.
+UPLOAD_CHUNK_BYTES = 256 << 10
 # The most one piece of a gzip'd upload inflates to before it is written into the box. A
 # gzip bomb inflates about 1000:1; without this bound one 64 KiB read became 64 MiB at once.
-INFLATE_CHUNK_BYTES = 1 << 20
+INFLATE_CHUNK_BYTES = UPLOAD_CHUNK_BYTES
 _GZIP = ("gzip", "x-gzip")
 _ENCODINGS = ("", "identity", *_GZIP)
 
