@@ -9,6 +9,7 @@ the box's disk.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2b import Sandbox
+from e2b import AsyncSandbox, Sandbox
 
 from tests.sandboxd.running_sandboxd import RunningSandboxd
 from tests.security.second_user import run_as_attacker
@@ -109,7 +110,12 @@ def test_the_sdk_still_reaches_a_box_made_without_secure(plain_box: dict[str, st
     assert plain_box.get("envdAccessToken")
     sandbox = Sandbox.connect(plain_box["sandboxID"])
 
+    async def run_async() -> str:
+        box = await AsyncSandbox.connect(plain_box["sandboxID"])
+        return (await box.commands.run("echo async")).stdout
+
     assert sandbox.commands.run("echo reached").stdout == "reached\n"
+    assert asyncio.run(run_async()) == "async\n"
 
 
 def test_another_user_cannot_plant_files_in_a_box(small_sandbox: Sandbox) -> None:
