@@ -196,7 +196,19 @@ class ReducedIsolation:
         self._callbacks.append(callback)
 
     def close(self) -> None:
-        """Nothing runs in the background at this level."""
+        """Nothing runs in the background at this level; the runtime dirs of plain boxes
+        (as root) are removed up to /run/sandboxd if no box is left in them."""
+        if self.plain_root == self.boxes_dir:
+            return
+        for path in (self.plain_root, *self.plain_root.parents):
+            if not path.is_relative_to(RUNTIME_ROOT):
+                break
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:  # not empty (live boxes, another sandboxd's): left
+                break
 
     def live_boxes(self) -> list[ReducedBox]:
         """Boxes launched and not yet destroyed."""

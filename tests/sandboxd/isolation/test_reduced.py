@@ -281,11 +281,15 @@ def plain_iso(data_dir: Path, agent_file: Path, loop: Loop) -> Iterator[ReducedI
         data_dir, use_bwrap=False, agent_script=agent_file, host_uids=own_uids(),
         runtime_dir=runtime_dir,
     )  # fmt: skip
-    yield iso
-    for box in iso.live_boxes():
-        loop.run(box.destroy())
-    loop.run(iso.cleanup_leftovers())
-    shutil.rmtree(runtime_dir, ignore_errors=True)
+    try:
+        yield iso
+        for box in iso.live_boxes():
+            loop.run(box.destroy())
+        loop.run(iso.cleanup_leftovers())
+    finally:  # even when a kill failed: no box dir is left in /run
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+        iso.close()
+    assert not runtime_dir.exists()
 
 
 def test_plain_mode_runs_in_a_directory_of_its_own(plain_iso: ReducedIsolation, loop: Loop) -> None:
