@@ -36,6 +36,10 @@ class CollectorConfig:
     log_sweep_lookback_s: float = 300.0
     # Trouble signs handled per run, and the log lines kept before each (the API's page).
     trouble_per_run: int = 20
+    # Of those, the share history gets (older ends, see `collectors.work.TroubleWatch`):
+    # enough that a day of ends drains in hours, few enough (each sign costs two API calls)
+    # that a run stays short and the next log sweep is not held up.
+    trouble_history_per_run: int = 5
     log_lines_kept: int = 200
     # The samples and log lines looked at around a sign of trouble.
     trouble_before_s: float = 120.0

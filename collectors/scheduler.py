@@ -130,7 +130,7 @@ class Collector:
             clock=clock,
             config=self.config,
             backfill=_saved_backfill_queue(store),
-            watch=TroubleWatch(),
+            watch=TroubleWatch(clock),
             sweep=LogSweep(timedelta(seconds=self.config.log_sweep_lookback_s)),
             stopping=stopping if stopping is not None else threading.Event(),
         )

@@ -2,10 +2,12 @@
 
 Signs of trouble come from the poll (memory at 90 % of its limit, then settled; a sandbox
 that left the list), the events job (killed events) and this job's own log sweep, which
-reads each live sandbox's new log lines in turn and flags OOM lines: a process killed for
-memory inside a sandbox that lives on shows up nowhere else, and a 5 s sample rarely
-catches memory on its way up. For each sign the job keeps the sandbox's log lines before
-it and looks at its samples around it for suspected OOMs.
+reads each live sandbox's new log lines in turn: a process killed for memory inside a
+sandbox that lives on shows up nowhere else, and a 5 s sample rarely catches memory on
+its way up. The sweep records a confirmed OOM kill and its line at once, before any
+waiting sign, so history never delays it. For each sign the job keeps the sandbox's log
+lines before it and looks at its samples around it for suspected OOMs; live signs go
+first, history gets a bounded share of each run (`collectors.work.TroubleWatch`).
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ _UNEXPLAINED_ENDS = (None, "error")
 
 
 def trouble(ctx: JobContext) -> int:
-    """Sweep new log lines for OOM kills, then handle waiting signs of trouble (at most
-    `trouble_per_run`; the rest wait). Returns rows written."""
+    """Sweep new log lines for OOM kills, then handle waiting signs of trouble: at most
+    `trouble_per_run`, live ones first, at most `trouble_history_per_run` of history; the
+    rest wait. Returns rows written."""
     sweep_logs(ctx)
-    signs = ctx.watch.take(ctx.config.trouble_per_run)
+    dropped = ctx.watch.dropped_history()
+    if dropped:
+        log.warning("%d old signs of trouble forgotten: more history than is kept", dropped)
+    signs = ctx.watch.take(ctx.config.trouble_per_run, ctx.config.trouble_history_per_run)
     for index, sign in enumerate(signs):
         if ctx.stopping.is_set():
             ctx.watch.put_back(signs[index:])
@@ -49,8 +55,8 @@ def trouble(ctx: JobContext) -> int:
 
 
 def sweep_logs(ctx: JobContext) -> None:
-    """Read the next sandboxes' new log lines (round robin over the live ones) and flag
-    each line that reports an OOM kill."""
+    """Read the next sandboxes' new log lines (round robin over the live ones); record each
+    confirmed OOM kill at once, with its line, and flag it for the lines before it."""
     now = ctx.clock()
     live = ctx.store.live_sandbox_ids()
     for sandbox_id in ctx.sweep.next_sandboxes(live, ctx.config.log_sweep_per_run):
@@ -67,8 +73,18 @@ def sweep_logs(ctx: JobContext) -> None:
             continue  # gone since the list; its end is the poll's to notice
         lines = parse.log_line_rows(sandbox_id, entries)
         ctx.sweep.advance(sandbox_id, [line.ts for line in lines], len(entries) >= LOGS_PAGE_LINES)
-        for line in oom.confirmed_from_logs(lines, now):
-            ctx.watch.flag(Trouble(sandbox_id, "oom_line", line.at))
+        confirmed = oom.confirmed_from_logs(lines, now)
+        if not confirmed:
+            continue
+        # Recorded here, not when its sign's turn comes: whatever waits in the watch, a
+        # live OOM is on the page after this run.
+        kill_times = {incident.at for incident in confirmed}
+        ctx.wrote(ctx.store.add_log_lines([line for line in lines if line.ts in kill_times]))
+        written = ctx.wrote(ctx.store.add_incidents(confirmed))
+        if written:
+            log.info("sandbox %s: %d OOM kill(s) recorded from its log", sandbox_id, written)
+        for incident in confirmed:
+            ctx.watch.flag(Trouble(sandbox_id, "oom_line", incident.at))
 
 
 def handle(ctx: JobContext, sign: Trouble) -> None:

@@ -2,22 +2,36 @@
 
 The poll job notices gaps in a sandbox's samples and signs of trouble (memory near its
 limit, an end); the events job notices kills; the trouble job's log sweep notices OOM
-lines. The backfill and trouble jobs take that work in later runs. The backfill queue is
+lines. The backfill and trouble jobs take that work in later runs; signs of trouble in
+the present go before history (`TroubleWatch`). The backfill queue is
 also saved in the store (`to_json`/`load_json`) before the samples that reveal a gap are
 written, so a kill -9 between the poll and the backfill loses no gap.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Literal, cast
 
 TroubleKind = Literal["oom_line", "ended", "memory_high", "memory_settled"]
 _HANDLED_KEPT = 10_000
+# An end this recent when it is flagged is live: the poll and the events job see a kill
+# within seconds, and a monitor restarted within this long still treats the ends it missed
+# as live. Older ends (a day of them read back on a first start) are history.
+LIVE_WINDOW = timedelta(minutes=10)
+# History signs kept waiting, the newest first: at 5 a run every 5 s, about 2.8 h of
+# catching up, and about 4 MB. An end forgotten here still has its killed event and, when
+# that says "oom", its confirmed incident: only the look at its logs and samples is lost.
+HISTORY_SIGNS_KEPT = 10_000
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -111,16 +125,47 @@ class Trouble:
     end_reason: str | None = None
 
 
-class TroubleWatch:
-    """Signs of trouble waiting for the trouble job, and which sandboxes run high now."""
+_SignKey = tuple[str, TroubleKind, datetime]
 
-    def __init__(self) -> None:
+
+def _key(trouble: Trouble) -> _SignKey:
+    return (trouble.sandbox_id, trouble.kind, trouble.at)
+
+
+def _order(trouble: Trouble) -> tuple[datetime, str, str]:
+    return (trouble.at, trouble.sandbox_id, trouble.kind)
+
+
+class TroubleWatch:
+    """Signs of trouble waiting for the trouble job, and which sandboxes run high now.
+
+    Signs wait in two lanes, so history never holds up the present. Live: a live
+    sandbox's OOM line or memory sign, and any end at most `live_window` before the clock
+    when it is flagged. History: older ends, such as a day of them read back by the events
+    job on a first start. Each run takes the live signs first (oldest first) and a bounded
+    share of history (newest first: its logs and samples are the likeliest to be kept
+    still); history keeps at most `history_kept` signs and forgets the oldest beyond that.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime] = _utc_now,
+        live_window: timedelta = LIVE_WINDOW,
+        history_kept: int = HISTORY_SIGNS_KEPT,
+    ) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[tuple[str, TroubleKind, datetime], Trouble] = {}
+        self._clock = clock
+        self._live_window = live_window
+        self._history_kept = history_kept
+        self._live: dict[_SignKey, Trouble] = {}
+        self._history: dict[_SignKey, Trouble] = {}
+        # History in time order (oldest first): the newest are taken, the oldest forgotten.
+        self._history_order: list[tuple[datetime, str, str]] = []
+        self._history_dropped = 0
         self._high_since: dict[str, datetime] = {}
         # Signs already handled, so one seen twice (an end noticed by the poll and by the
         # events job) is handled once; the oldest are forgotten first.
-        self._handled: dict[tuple[str, TroubleKind, datetime], None] = {}
+        self._handled: dict[_SignKey, None] = {}
 
     def flag(self, trouble: Trouble) -> None:
         """Queue a sign (the same sandbox, kind and time is queued once)."""
@@ -144,33 +189,65 @@ class TroubleWatch:
             # An end while memory was high: the samples to look at start where it rose.
             high_since = self._high_since.pop(trouble.sandbox_id, None)
             trouble = replace(trouble, high_since=trouble.high_since or high_since)
-        key = (trouble.sandbox_id, trouble.kind, trouble.at)
-        if key not in self._handled:
-            self._pending.setdefault(key, trouble)
+        if _key(trouble) not in self._handled:
+            self._queue_locked(trouble)
 
-    def take(self, limit: int) -> list[Trouble]:
-        """Up to `limit` signs, oldest first; they leave the queue."""
+    def _queue_locked(self, trouble: Trouble) -> None:
+        key = _key(trouble)
+        if key in self._live or key in self._history:
+            return
+        if trouble.kind != "ended" or trouble.at >= self._clock() - self._live_window:
+            self._live[key] = trouble
+            return
+        self._history[key] = trouble
+        bisect.insort(self._history_order, _order(trouble))
+        if len(self._history_order) > self._history_kept:
+            at, sandbox_id, kind = self._history_order.pop(0)
+            del self._history[(sandbox_id, cast(TroubleKind, kind), at)]
+            self._history_dropped += 1
+
+    def take(self, limit: int, history_limit: int) -> list[Trouble]:
+        """Up to `limit` signs, which leave the queue: the live ones first, oldest first,
+        then history, newest first. History gets up to `history_limit` of them even when
+        live signs would fill the run (so it drains under any live load), and never more
+        (so it never makes a run long)."""
         with self._lock:
-            taken = sorted(self._pending.values(), key=lambda t: t.at)[:limit]
+            history_count = min(history_limit, len(self._history), limit)
+            live = sorted(self._live.values(), key=lambda t: t.at)[: limit - history_count]
+            for trouble in live:
+                del self._live[_key(trouble)]
+            history: list[Trouble] = []
+            for _ in range(history_count):
+                at, sandbox_id, kind = self._history_order.pop()
+                history.append(self._history.pop((sandbox_id, cast(TroubleKind, kind), at)))
+            taken = live + history
             for trouble in taken:
-                key = (trouble.sandbox_id, trouble.kind, trouble.at)
-                del self._pending[key]
-                self._handled[key] = None
+                self._handled[_key(trouble)] = None
             while len(self._handled) > _HANDLED_KEPT:
                 del self._handled[next(iter(self._handled))]
         return taken
 
     def put_back(self, troubles: Iterable[Trouble]) -> None:
-        """Return signs not handled, e.g. after a failure."""
+        """Return signs not handled, e.g. after a failure (each to the lane it is in now)."""
         with self._lock:
             for trouble in troubles:
-                key = (trouble.sandbox_id, trouble.kind, trouble.at)
-                self._handled.pop(key, None)
-                self._pending.setdefault(key, trouble)
+                self._handled.pop(_key(trouble), None)
+                self._queue_locked(trouble)
+
+    def waiting(self) -> tuple[int, int]:
+        """How many live and history signs wait."""
+        with self._lock:
+            return len(self._live), len(self._history)
+
+    def dropped_history(self) -> int:
+        """How many history signs were forgotten (over `history_kept`) since last asked."""
+        with self._lock:
+            dropped, self._history_dropped = self._history_dropped, 0
+        return dropped
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._live) + len(self._history)
 
 
 class LogSweep:

@@ -74,7 +74,7 @@ def test_memory_high_then_settled_are_two_signs_with_the_rise_time() -> None:
     for second, high in ((0, False), (5, True), (10, True), (15, False), (20, False)):
         watch.memory_sample("a", at(second), high)
 
-    signs = watch.take(10)
+    signs = watch.take(10, history_limit=5)
 
     assert [(s.kind, s.at, s.high_since) for s in signs] == [
         ("memory_high", at(5), at(5)),
@@ -85,10 +85,10 @@ def test_memory_high_then_settled_are_two_signs_with_the_rise_time() -> None:
 def test_an_end_while_high_looks_back_to_the_rise() -> None:
     watch = TroubleWatch()
     watch.memory_sample("a", at(5), True)
-    watch.take(10)
+    watch.take(10, history_limit=5)
     watch.flag(Trouble("a", "ended", at(9), end_reason=None))
 
-    assert watch.take(10) == [Trouble("a", "ended", at(9), high_since=at(5))]
+    assert watch.take(10, history_limit=5) == [Trouble("a", "ended", at(9), high_since=at(5))]
 
 
 def test_a_sign_is_handled_once_even_when_reported_twice() -> None:
@@ -97,11 +97,11 @@ def test_a_sign_is_handled_once_even_when_reported_twice() -> None:
     watch.flag(end)
     watch.flag(end)
 
-    assert watch.take(10) == [end]
+    assert watch.take(10, history_limit=5) == [end]
     watch.flag(end)  # the events job reporting the end the poll saw
-    assert watch.take(10) == []
+    assert watch.take(10, history_limit=5) == []
     watch.put_back([end])  # a failed handling comes back
-    assert watch.take(10) == [end]
+    assert watch.take(10, history_limit=5) == [end]
 
 
 def test_the_log_sweep_takes_turns_and_moves_its_cursor() -> None:
