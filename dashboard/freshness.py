@@ -7,6 +7,7 @@ age of the last successful poll (the job that lists sandboxes and samples them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -35,10 +36,16 @@ class Banner:
     failing_jobs: list[str]
 
 
-def freshness_banner(freshness: pd.DataFrame, now: datetime, poll_interval_s: float) -> Banner:
+def freshness_banner(
+    freshness: pd.DataFrame,
+    now: datetime,
+    poll_interval_s: float,
+    quote: Callable[[str], str] = str,
+) -> Banner:
     """The banner at `now` (UTC): ok while the poll succeeded within 3 intervals and no job's
     latest run failed; warning when the data is older than 3 polls (or there is none yet);
-    error when it is older than 12 polls or any job's latest run failed."""
+    error when it is older than 12 polls or any job's latest run failed. Errors are the
+    API's words, so they go through `quote` (`plain_text.literal` for Markdown)."""
     rows = [] if freshness is None or freshness.empty else freshness.to_dict("records")
     failing = sorted((row for row in rows if _error(row) is not None), key=lambda r: r["job"])
     failing_jobs = [str(row["job"]) for row in failing]
@@ -48,12 +55,12 @@ def freshness_banner(freshness: pd.DataFrame, now: datetime, poll_interval_s: fl
         if not failing:
             text = "No data yet: the collectors have not finished a poll."
             return Banner("warning", text, failing_jobs)
-        text = "No data yet: " + "; ".join(_failure_text(row, now) for row in failing) + "."
+        text = "No data yet: " + "; ".join(_failure_text(row, now, quote) for row in failing) + "."
         return Banner("error", text, failing_jobs)
     age_s = max(0.0, (now - last_success).total_seconds())
     age_text = f"Data {format_duration_s(age_s)} old"
     if failing:
-        text = f"{age_text}: " + "; ".join(_failure_text(row, now) for row in failing) + "."
+        text = f"{age_text}: " + "; ".join(_failure_text(row, now, quote) for row in failing) + "."
         return Banner("error", text, failing_jobs)
     if age_s > WARN_AFTER_POLLS * poll_interval_s:
         level: BannerLevel = "error" if age_s > ERROR_AFTER_POLLS * poll_interval_s else "warning"
@@ -65,11 +72,11 @@ def freshness_banner(freshness: pd.DataFrame, now: datetime, poll_interval_s: fl
     return Banner("ok", f"{age_text}; all {len(rows)} jobs healthy.", failing_jobs)
 
 
-def _failure_text(row: dict[str, object], now: datetime) -> str:
+def _failure_text(row: dict[str, object], now: datetime, quote: Callable[[str], str]) -> str:
     """ "poll failing since 12:00:05 UTC (API unreachable: ...), retry in 30 s"."""
     since = as_utc(row.get("last_success_at"))
     when = f"since {utc_text(since, now)}" if since else "and has never succeeded"
-    text = f"{row['job']} failing {when} ({_error(row)})"
+    text = f"{row['job']} failing {when} ({quote(str(_error(row)))})"
     retry_s = row.get("retry_after_s")
     if isinstance(retry_s, int | float) and not pd.isna(retry_s) and retry_s > 0:
         text += f", retry in {format_duration_s(float(retry_s))}"

@@ -12,13 +12,14 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from dashboard.metrics import format_bytes
+from dashboard.plain_text import csv_cell
 from dashboard.ranges import as_utc, utc_text
 from dashboard.values import int_or_none, text_or_none
 
@@ -30,6 +31,7 @@ HEADROOM = 1.25
 GROWTH_WINDOW = timedelta(minutes=2)
 CONFIRMED = "oom_confirmed"
 _MIB = 2**20
+Quote = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,6 @@ def build_report(incident: Mapping[str, object], series: pd.DataFrame) -> Incide
     before = _before(series, at)
     limit = int_or_none(incident.get("mem_total_bytes")) or _latest(before, "mem_total_bytes")
     peak = _max_of(int_or_none(incident.get("mem_used_bytes")), _latest_max(before))
-    need = _max_of(peak, limit if kind == CONFIRMED else None)
     report = IncidentReport(
         sandbox_id=sandbox_id,
         kind=kind,
@@ -95,26 +96,36 @@ def build_report(incident: Mapping[str, object], series: pd.DataFrame) -> Incide
         growth_bytes_per_s=_growth_bytes_per_s(
             before[before["bucket_start"] >= at - GROWTH_WINDOW]
         ),
-        suggested_memory_mb=suggested_memory_mb(need),
+        suggested_memory_mb=suggested_memory_mb(_need(kind, peak, limit)),
         summary="",
     )
-    text = _summary(report, text_or_none(incident.get("evidence")), need)
+    text = summary(report, text_or_none(incident.get("evidence")))
     return IncidentReport(**{**asdict(report), "summary": text})
 
 
-def _summary(report: IncidentReport, evidence: str | None, need: int | None) -> str:
-    who = report.process or "a process"
+def _need(kind: str, peak: int | None, limit: int | None) -> int | None:
+    return _max_of(peak, limit if kind == CONFIRMED else None)
+
+
+def summary(report: IncidentReport, evidence: str | None, quote: Quote = str) -> str:
+    """The incident in words: who was killed or what was seen, the evidence, memory and
+    the suggested size. Outside text (the sandbox ID, the process, the evidence) goes
+    through `quote`: as it is for exports, `plain_text.literal` for a page's Markdown."""
+    need = _need(report.kind, report.peak_bytes, report.limit_bytes)
+    who = quote(report.process) if report.process else "a process"
     if report.pid is not None:
         who += f" (pid {report.pid})"
     when = utc_text(report.at)
     if report.kind == CONFIRMED:
-        text = f"In sandbox {report.sandbox_id}, {who} was killed by the OOM killer at {when}"
+        text = (
+            f"In sandbox {quote(report.sandbox_id)}, {who} was killed by the OOM killer at {when}"
+        )
     else:
         text = (
-            f"Sandbox {report.sandbox_id} probably ran out of memory at {when} "
+            f"Sandbox {quote(report.sandbox_id)} probably ran out of memory at {when} "
             "(suspected from its metrics; no log line or killed event confirms it)"
         )
-    text += f" ({evidence})." if evidence else "."
+    text += f" ({quote(evidence)})." if evidence else "."
     limit = f" of its {format_bytes(report.limit_bytes)} limit" if report.limit_bytes else ""
     if report.peak_bytes is not None:
         text += f" Memory peaked at {format_bytes(report.peak_bytes)}{limit}"
@@ -158,7 +169,8 @@ def export_csv_zip(
     report: IncidentReport, series: pd.DataFrame, events: pd.DataFrame, logs: pd.DataFrame
 ) -> bytes:
     """A zip of report.csv (one row), metrics.csv, events.csv and logs.csv; times ISO 8601
-    UTC, missing values empty."""
+    UTC, missing values empty, text that a spreadsheet would run as a formula (a log line
+    starting with "=") kept as text behind an apostrophe."""
     parts = {
         "report.csv": [_report_record(report)],
         "metrics.csv": _records(series),
@@ -177,7 +189,7 @@ def export_csv_zip(
             text = io.StringIO()
             writer = csv.DictWriter(text, fieldnames=columns[name], lineterminator="\n")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
             bundle.writestr(name, text.getvalue())
     return buffer.getvalue()
 

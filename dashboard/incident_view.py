@@ -19,9 +19,12 @@ from dashboard.incident_report import (
     incident_key,
     incident_window,
     parse_incident_key,
+    summary,
 )
 from dashboard.metrics import METRICS, format_bytes
+from dashboard.plain_text import literal
 from dashboard.ranges import utc_text
+from dashboard.values import text_or_none
 from storage import MonitorStore
 
 PERIODS = {"24 h": timedelta(days=1), "7 d": timedelta(days=7), "90 d": timedelta(days=90)}
@@ -31,7 +34,9 @@ _KINDS = {"oom_confirmed": "confirmed", "oom_suspected": "suspected"}
 LISTING_COLUMNS = {
     "at": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     "kind": st.column_config.TextColumn(
-        "Kind", help="confirmed: the kernel's OOM killer (logs); suspected: from the metrics"
+        "Kind",
+        help="confirmed: sandboxd's kernel OOM record or a killed event's reason; "
+        "suspected: from the metrics",
     ),
     "sandbox_id": st.column_config.TextColumn("Sandbox"),
     "template_id": st.column_config.TextColumn("Template"),
@@ -72,7 +77,10 @@ def memory_cell(kind: str, used_bytes: float | None, limit_bytes: float | None) 
 
 @dataclass(frozen=True)
 class OpenedIncident:
+    """What the page draws. `title` and `summary` are Markdown, outside text quoted."""
+
     title: str
+    summary: str
     report: IncidentReport
     figures: list[tuple[str, str]]  # (label, value) cards
     memory_chart: go.Figure
@@ -99,9 +107,10 @@ def open_incident(store: MonitorStore, key: str) -> OpenedIncident | None:
     events = events[events["ts"] <= pd.Timestamp(end)]
     logs = store.logs_around(sandbox_id, at, LOG_LINES_BEFORE, LOG_LINES_AFTER)
     kind = "OOM kill" if report.kind == "oom_confirmed" else "Suspected OOM"
-    process = f" of {report.process}" if report.process else ""
+    process = f" of {literal(report.process)}" if report.process else ""
     return OpenedIncident(
-        title=f"{kind}{process} in {sandbox_id} at {utc_text(at)}",
+        title=f"{kind}{process} in {literal(sandbox_id)} at {utc_text(at)}",
+        summary=summary(report, text_or_none(incident.get("evidence")), quote=literal),
         report=report,
         figures=_figures(report),
         memory_chart=_memory_chart(series, report),

@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import runtime
 from dashboard.auth import idle_sign_out_text, local_actor, session_expired
 from dashboard.freshness import freshness_banner
+from dashboard.plain_text import literal
 from dashboard.ranges import PRESETS, TimeRange, custom_range, preset_range
 from dashboard.runtime import Monitor
 
@@ -154,7 +155,9 @@ def range_picker(monitor: Monitor, key: str, default: str = "1 h") -> TimeRange:
 def freshness(monitor: Monitor) -> None:
     """The banner: how fresh the data is and which collector jobs fail."""
     now = monitor.clock()
-    banner = freshness_banner(monitor.store.data_freshness(now), now, monitor.poll_interval_s)
+    banner = freshness_banner(
+        monitor.store.data_freshness(now), now, monitor.poll_interval_s, quote=literal
+    )
     if banner.level == "error":
         st.error(banner.text)
     elif banner.level == "warning":
@@ -172,4 +175,4 @@ def guard(doing: str) -> Iterator[None]:
         yield
     except Exception as failure:  # the page boundary: show it and log it
         _log.exception("dashboard failed while %s", doing)
-        st.error(f"Something went wrong while {doing}: {failure}")
+        st.error(f"Something went wrong while {doing}: {literal(str(failure))}")

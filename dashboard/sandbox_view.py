@@ -15,6 +15,7 @@ import streamlit as st
 from dashboard.charts import MAX_POINTS_PER_SERIES, Limit, Line, Marker, MarkerKind, time_chart
 from dashboard.incident_report import parse_incident_key
 from dashboard.metrics import METRICS, format_bytes
+from dashboard.plain_text import literal, plot_literal
 from dashboard.ranges import TimeRange, as_utc
 from dashboard.verdict import Verdict, sandbox_verdict
 from storage import MonitorStore
@@ -31,6 +32,8 @@ _EVENT_MARKS: dict[str, MarkerKind] = {"killed": "end"}
 
 @dataclass(frozen=True)
 class SandboxView:
+    """What the page draws; the verdict's texts are Markdown, outside text quoted."""
+
     verdict: Verdict
     cpu_chart: go.Figure
     memory_chart: go.Figure
@@ -44,17 +47,18 @@ def known_sandbox_ids(store: MonitorStore) -> list[str]:
 
 
 def title(record: Mapping[str, Any]) -> str:
-    alias = f" ({record['alias']})" if record.get("alias") else ""
-    return f"{record['sandbox_id']}: {record['template_id']}{alias}"
+    """Its ID, template and alias, as Markdown (each shown as the text it is)."""
+    alias = f" ({literal(record['alias'])})" if record.get("alias") else ""
+    return f"{literal(record['sandbox_id'])}: {literal(record['template_id'])}{alias}"
 
 
 def limits_line(record: Mapping[str, Any]) -> str:
-    """Its limits and times, one line."""
+    """Its limits and times, one line of Markdown (the metadata shown as the text it is)."""
     started = _utc_text(record["started_at"])
     return (
         f"{record['cpu_count']} vCPU · {record['memory_mb']} MiB memory · "
         f"{record['disk_size_mb']} MiB disk · started {started} · "
-        f"metadata {record['metadata_json']}"
+        f"metadata {literal(record['metadata_json'])}"
     )
 
 
@@ -74,7 +78,7 @@ def load(store: MonitorStore, sandbox_id: str, time_range: TimeRange, now: datet
     mem_limit = float(str(record["memory_mb"])) * MIB
     disk_limit = float(str(record["disk_size_mb"])) * MIB
     return SandboxView(
-        verdict=sandbox_verdict(record, all_events, incidents, now),
+        verdict=sandbox_verdict(record, all_events, incidents, now, quote=literal),
         cpu_chart=time_chart(
             series,
             [Line("cpu_used_pct", METRICS["cpu_pct"])],
@@ -107,7 +111,8 @@ def _markers(events: pd.DataFrame, incidents: pd.DataFrame, time_range: TimeRang
     marks: list[Marker] = []
     for row in events.itertuples():
         kind = _EVENT_MARKS.get(str(row.type).rsplit(".", 1)[-1], "event")
-        marks.append(Marker(row.ts.to_pydatetime(), str(row.type).rsplit(".", 1)[-1], kind))
+        label = plot_literal(str(row.type).rsplit(".", 1)[-1])
+        marks.append(Marker(row.ts.to_pydatetime(), label, kind))
     for row in incidents.itertuples():
         confirmed = row.kind == "oom_confirmed"
         label = "OOM kill" if confirmed else "OOM suspected"

@@ -4,14 +4,15 @@ The end reasons the store holds (`sandboxes.end_reason`) are the killed event's
 `kill_reason` ("oom", "timeout", "killed by API", "error", "sandboxd shutdown" from
 sandboxd; "killed" when the event names none: see `collectors.parse.kill_reason`),
 "timeout" when a sandbox left the list after its end time with no killed event, or None
-when nothing says why. OOM incidents are "oom_confirmed" (a log line or a killed event says
-so) or "oom_suspected" (memory near its limit, then a drop or the end). All times UTC.
+when nothing says why. OOM incidents are "oom_confirmed" (sandboxd's kernel OOM record or
+a killed event says so) or "oom_suspected" (memory near its limit, then a drop or the end).
+All times UTC.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -54,16 +55,30 @@ class Verdict:
     at: datetime | None
 
 
+Quote = Callable[[str], str]
+"""Makes outside text (kill reasons, process names, incident evidence) safe where the
+verdict is shown: `dashboard.plain_text.literal` for Markdown."""
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
 def sandbox_verdict(
-    record: Mapping[str, object], events: pd.DataFrame, incidents: pd.DataFrame, now: datetime
+    record: Mapping[str, object],
+    events: pd.DataFrame,
+    incidents: pd.DataFrame,
+    now: datetime,
+    quote: Quote = _as_is,
 ) -> Verdict:
     """The verdict on one sandbox from its record (`store.sandbox_record`), its lifecycle
-    events (`events_since` columns, any order) and its OOM incidents (any order)."""
+    events (`events_since` columns, any order) and its OOM incidents (any order). Every
+    piece of outside text in it went through `quote`."""
     event_rows = _rows(events, "ts")
     incident_rows = _rows(incidents, "at")
     if not bool(record.get("ended")):
-        return _alive(record, event_rows, incident_rows, now)
-    return _ended(record, event_rows, incident_rows, now)
+        return _alive(record, event_rows, incident_rows, now, quote)
+    return _ended(record, event_rows, incident_rows, now, quote)
 
 
 def _alive(
@@ -71,10 +86,11 @@ def _alive(
     events: list[dict[str, object]],
     incidents: list[dict[str, object]],
     now: datetime,
+    quote: Quote,
 ) -> Verdict:
     evidence = _seen(record, now)
     cited = incidents[-MAX_INCIDENTS_CITED:][::-1]
-    evidence += [_incident_text(row, now) + "; the sandbox kept running" for row in cited]
+    evidence += [_incident_text(row, now, quote) + "; the sandbox kept running" for row in cited]
     end_at = as_utc(record.get("end_at"))
     if record.get("state") == "paused":
         paused = _last(events, PAUSED_EVENT)
@@ -100,15 +116,16 @@ def _ended(
     events: list[dict[str, object]],
     incidents: list[dict[str, object]],
     now: datetime,
+    quote: Quote,
 ) -> Verdict:
     killed = _last(events, KILLED_EVENT)
     reason = text_or_none(record.get("end_reason")) or (
         text_or_none(killed["kill_reason"]) if killed else None
     )
     at = as_utc(record.get("ended_at")) or (as_utc(killed["ts"]) if killed else None)
-    evidence = _end_evidence(record, killed, reason, at, now)
+    evidence = _end_evidence(record, killed, reason, at, now, quote)
     cited = incidents[-MAX_INCIDENTS_CITED:][::-1]
-    evidence += [_incident_text(row, now) for row in cited]
+    evidence += [_incident_text(row, now, quote) for row in cited]
     evidence += _seen(record, now)
     when = utc_text(at, now) if at else "an unknown time"
     if reason in (None, "error"):
@@ -121,7 +138,7 @@ def _ended(
         headline = f"Ended at {when}, for an unknown reason{last}"
         return Verdict("ended_unknown", headline, evidence, at)
     if reason not in _ENDS:  # a reason E2B may add later: shown as it came
-        return Verdict("killed", f"Killed at {when} (reason: {reason})", evidence, at)
+        return Verdict("killed", f"Killed at {when} (reason: {quote(reason)})", evidence, at)
     kind, headline = _ENDS[reason]
     return Verdict(kind, headline.format(at=when), evidence, at)
 
@@ -132,11 +149,12 @@ def _end_evidence(
     reason: str | None,
     at: datetime | None,
     now: datetime,
+    quote: Quote,
 ) -> list[str]:
     if killed is not None:
         line = f"killed event at {utc_text(as_utc(killed['ts']) or now, now)}"
         kill_reason = text_or_none(killed["kill_reason"])
-        line += f' with kill_reason "{kill_reason}"' if kill_reason else " naming no reason"
+        line += f' with kill_reason "{quote(kill_reason)}"' if kill_reason else " naming no reason"
         ran_s = _execution_s(killed.get("event_data_json"))
         return [line + (f", after running {format_duration_s(ran_s)}" if ran_s else "")]
     if reason == "timeout":
@@ -144,7 +162,7 @@ def _end_evidence(
         due = f" ({utc_text(end_at, now)})" if end_at else ""
         return [f"no killed event; it left the list after its scheduled end{due}"]
     if reason is not None:
-        return [f'end reason "{reason}" on record; no killed event stored']
+        return [f'end reason "{quote(reason)}" on record; no killed event stored']
     return ["no killed event found and no end reason on record"]
 
 
@@ -183,16 +201,16 @@ def _oom_before(
     return chosen[-1] if chosen else None
 
 
-def _incident_text(row: Mapping[str, object], now: datetime) -> str:
+def _incident_text(row: Mapping[str, object], now: datetime, quote: Quote) -> str:
     confirmed = row.get("kind") == "oom_confirmed"
     what = "confirmed OOM kill" if confirmed else "suspected OOM (from metrics)"
     process, pid = text_or_none(row.get("process")), int_or_none(row.get("pid"))
     if process:
-        what += f" of {process}" + (f" (pid {pid})" if pid is not None else "")
+        what += f" of {quote(process)}" + (f" (pid {pid})" if pid is not None else "")
     at = as_utc(row.get("at"))
     line = f"{what} at {utc_text(at, now)}" if at else what
     detail = text_or_none(row.get("evidence"))
-    return f"{line}: {detail}" if detail else line
+    return f"{line}: {quote(detail)}" if detail else line
 
 
 def _seen(record: Mapping[str, object], now: datetime) -> list[str]:

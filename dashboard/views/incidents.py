@@ -1,12 +1,14 @@
-"""OOM incidents: every confirmed (kernel, logs) and suspected (metrics) OOM, newest first;
-one opens memory before and after, the limit, the growth, the log lines before the kill, a
-suggested memory size and an export. The open incident is `?incident=` in the URL."""
+"""OOM incidents: every confirmed (kernel records, killed events) and suspected (metrics)
+OOM, newest first; one opens memory before and after, the limit, the growth, the log lines
+before the kill, a suggested memory size and an export. The open incident is `?incident=`
+in the URL. Outside text (IDs, process names, evidence) is shown as text, never Markdown."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import incident_view, page_support, sandbox_view
+from dashboard.plain_text import literal
 
 monitor = page_support.monitor_or_stop()
 st.title("OOM incidents")
@@ -22,8 +24,9 @@ def live_incidents() -> None:
         listing = incident_view.listing(monitor.store, now, str(period or "7 d"))
         if listing.empty:
             st.info(
-                "No OOM incident in this period. Confirmed kills come from the kernel's "
-                "log lines; suspected ones from memory near its limit, then a drop."
+                "No OOM incident in this period. Confirmed kills come from sandboxd's "
+                "kernel records or a killed event's reason; suspected ones from memory "
+                "near its limit, then a drop. Words in a log line are never evidence."
             )
             return
         shown_keys = listing["key"].tolist()
@@ -54,11 +57,11 @@ if key:
     with page_support.guard("opening the incident"):
         opened = incident_view.open_incident(monitor.store, key)
         if opened is None:
-            st.error(f"No OOM incident {key!r} is stored (it may be past retention).")
+            st.error(f"No OOM incident {literal(key)} is stored (it may be past retention).")
         else:
             st.divider()
             st.subheader(opened.title)
-            st.write(opened.report.summary)
+            st.markdown(opened.summary)
             for column, (label, value) in zip(
                 st.columns(len(opened.figures)), opened.figures, strict=True
             ):
@@ -71,7 +74,7 @@ if key:
                 st.dataframe(opened.logs, hide_index=True, column_config=sandbox_view.LOG_COLUMNS)
             st.page_link(
                 "views/sandbox.py",
-                label=f"Open sandbox {opened.report.sandbox_id}",
+                label=f"Open sandbox {literal(opened.report.sandbox_id)}",
                 icon=":material/open_in_new:",
                 query_params={"id": opened.report.sandbox_id, "at": key},
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import action_panel, page_support, sandbox_view, tables
+from dashboard.plain_text import literal
 
 monitor = page_support.monitor_or_stop()
 st.title("Sandbox detail")
@@ -24,7 +25,7 @@ if not sandbox_id:
 record = monitor.store.sandbox_record(sandbox_id)
 if record is None:
     st.error(
-        f"No sandbox with ID {sandbox_id!r} is known to sandscope. It may never have been "
+        f"No sandbox with ID {literal(sandbox_id)} is known to sandscope. It may never have been "
         "seen by the collectors, or its history is past retention."
     )
     st.page_link("views/sandboxes.py", label="Back to the sandboxes", icon=":material/arrow_back:")

@@ -118,7 +118,7 @@ def test_detail_of_the_killed_sandbox_says_it_was_killed(installed: Filled) -> N
 def test_detail_of_an_unknown_sandbox_says_so(installed: Filled) -> None:
     app = open_page("sandbox", id="no-such-sandbox")
     assert_no_exception(app)
-    assert "No sandbox with ID 'no-such-sandbox'" in shown_text(app)
+    assert "No sandbox with ID `no-such-sandbox` is known" in shown_text(app)
 
 
 def test_incidents_list_the_oom_kill_and_open_it_with_its_log_lines(installed: Filled) -> None:
