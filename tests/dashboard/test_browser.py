@@ -85,8 +85,10 @@ def first_visit(browser: Browser, url: str) -> str:
         expect(page.get_by_role("heading", level=1)).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         sidebar = page.get_by_test_id("stSidebar")
         with contextlib.suppress(AssertionError):  # the test below says what is missing
-            # The navigation may be drawn a moment after the page's title.
+            # The navigation may be drawn a moment after the page's title, and the script's
+            # own sidebar widgets a moment after the navigation.
             expect(sidebar).to_contain_text("Sandbox detail", timeout=PAGE_TIMEOUT_MS)
+            expect(sidebar).to_contain_text("Live refresh", timeout=PAGE_TIMEOUT_MS)
         return sidebar.inner_text()
     finally:
         page.close()
