@@ -249,3 +249,30 @@ def test_an_unknown_name_costs_the_same_time_as_a_wrong_password(alice_hash: str
 
     known, unknown = median_s("alice"), median_s("nobody")
     assert known / 2 < unknown < known * 2, (known, unknown)
+
+
+def live_fragment_script() -> None:
+    """A live fragment's body behind the page guard; a rerun of the page is counted, and
+    the second run drops the user as the login gate would."""
+    import streamlit as st
+
+    from dashboard import page_support
+
+    st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    if st.session_state["runs"] > 1:
+        st.session_state.pop("user", None)
+    with page_support.guard("refreshing"):
+        st.write("fresh data")
+
+
+@pytest.mark.parametrize(("idle_s", "runs"), [(599, 1), (601, 2)])
+def test_a_live_refresh_of_an_idle_session_reruns_the_page_instead(
+    dashboard: Dashboard, idle_s: float, runs: int
+) -> None:
+    app = AppTest.from_function(live_fragment_script, default_timeout=TIMEOUT_S)
+    app.session_state["user"] = "alice"
+    app.session_state["last_active_at"] = dashboard.clock.utc()
+    dashboard.clock.advance(idle_s)
+    app.run()
+    assert app.session_state["runs"] == runs
+    assert [str(text.value) for text in app.markdown] == ["fresh data"]
