@@ -1,4 +1,5 @@
-"""A box's cgroup set on this machine (root): limits, errors, shim, freeze, kill, remove."""
+"""A box's hybrid cgroup set on this machine (root): limits, errors, shim, freeze, kill,
+remove. The v2 backend: test_cgroups_v2.py (fake cgroupfs), test_cgroups_v2_real.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sandboxd.isolation.cgroups import (
     CgroupLimits,
     HybridCgroupSet,
     cgroups_available,
+    detect_cgroup_layout,
     find_leftover_cgroups,
     join_shim_argv,
     read_keyed,
@@ -33,6 +35,8 @@ def test_read_keyed_parses_flat_files(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cgroups(cgroup_parent: str, loop: Loop) -> Iterator[HybridCgroupSet]:
+    if detect_cgroup_layout().kind != "hybrid":
+        pytest.skip("not a hybrid host (the v2 backend has its own tests)")
     ok, why = cgroups_available(cgroup_parent)
     if not ok:
         pytest.skip(why)
