@@ -15,17 +15,21 @@ A controller reaches a group only when every ancestor down to the parent lists i
 "no internal processes" rule means a level that holds processes (other than the root)
 cannot pass controllers on, so sandboxd's parent never holds a process itself.
 
-What was NOT shown on a real cgroup-v2-only host (the development machine is hybrid, its
-memory, cpu and pids controllers bound to v1, so its cgroup2 mount offers none of them):
-that the kernel accepts these limit writes and enforces them (memory.max, memory.swap.max,
-cpu.max, pids.max), that memory.events `oom_kill` counts a real OOM kill and the kmsg
-line names `/<parent>/<name>` there, that enabling memory, cpu and pids in the root's
-subtree_control works beside systemd, and a whole box (bwrap, disk, agent) on this
-backend. Shown on the real cgroup2 mount: groups made and removed, subtree_control
-enabled level by level (with the hugetlb controller, the one it offers) and refused for a
-level holding a process, the join shim, freeze, thaw, kill while frozen, cgroup.events,
-cpu.stat `usage_usec`, and the refusal with a reason where memory, cpu and pids are
-missing. The rest is tested against a fake cgroupfs that writes the kernel's formats.
+Where this was shown. The development machine is hybrid, its memory, cpu and pids bound
+to v1, so its cgroup2 mount offers none of them. On that real mount: groups made and
+removed, subtree_control enabled level by level (with hugetlb, the one it offers) and
+refused (EBUSY) for a level holding a process, the join shim, freeze, thaw, kill while
+frozen, cgroup.events, cpu.stat `usage_usec`, and the refusal with a reason where memory,
+cpu and pids are missing (test_cgroups_v2_real.py). Everything else against a fake
+cgroupfs that writes the kernel's formats (test_cgroups_v2.py). Once, by hand, in a VM
+booting Debian's 6.1 kernel with cgroup2 alone at /sys/fs/cgroup (no systemd; QEMU
+without KVM, the host's files over 9p): the layout found as v2, the probe passing, a box
+set with its limits, and tests/sandboxd/isolation's full-isolation tests (limits, OOM
+kill seen in kmsg as `oom_memcg=/<parent>/<name>` and counted, freeze, kill, cleanup)
+passing. NOT shown: a v2 host run by systemd (whether enabling memory, cpu and pids at the
+root beside its own slices, and a top-level parent, go without friction), a v2 host in a
+container (the cgroup namespace's root holds processes, so enabling fails with EBUSY and
+sandboxd says so), and memory.oom.group kills, which no test made happen.
 """
 
 from __future__ import annotations
