@@ -38,6 +38,9 @@ Ops (arguments -> result):
     close  handle                               -> {"entry"} for "w", {} for "r"
     stat   path                                 -> {"entry"}
     list_dir path, depth                        -> {"entries"}
+    list_open path, depth                       -> {"handle"} (list_dir, a page at a time)
+    list_next handle, max_bytes                 -> {"entries", "done"} (closed once done)
+    list_close handle                           -> {}
     make_dir path                               -> {"entry"} (already_exists if present)
     move   source, destination                  -> {"entry"}
     remove path                                 -> {}
@@ -69,7 +72,7 @@ import sys
 import termios
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 PROTOCOL_VERSION = 1
@@ -84,6 +87,9 @@ READ_CHUNK_MAX_BYTES = 4 << 20
 # well under what sandboxd accepts of one line. The walk stops as soon as a limit is passed.
 LIST_MAX_ENTRIES = 10_000
 LIST_MAX_BYTES = 2 << 20
+# A page of a paged listing (list_open / list_next): small enough that sandboxd holds one
+# page's parsed entries at a time, big enough (about 1,000 entries) to need few round trips.
+LIST_PAGE_MAX_BYTES = 256 << 10
 MAX_OPEN_FILES = 256
 # The user's processes, not the agent, should be the OOM killer's first choice.
 CHILD_OOM_SCORE_ADJ = b"100"
@@ -402,15 +408,25 @@ class Files:
         """Entries under a directory, `depth` levels deep, in lexical pre-order; like
         envd it follows a symlink at the top but never below it. invalid_argument when
         there are more than LIST_MAX_ENTRIES or they pass LIST_MAX_BYTES of JSON."""
+        listing, entries, done = self.listing(raw, depth), [], False
+        while not done:
+            page, done = listing.page(LIST_PAGE_MAX_BYTES)
+            entries += page
+        return entries
+
+    def listing(self, raw: str, depth: int) -> Listing:
+        """A walk of the directory, as list_dir's, to take a page at a time."""
         root = os.path.realpath(self.resolve(raw))
         if not os.path.isdir(root):
             if not os.path.lexists(root):
                 raise AgentError("not_found", f"directory not found: {root}")
             raise AgentError("invalid_argument", f"path is not a directory: {root}")
-        entries: list[Json] = []
-        listed_bytes = 0
-        # A stack of directories being listed, not recursion: any depth in constant C stack.
-        stack = [(iter(self._children(root)), max(depth, 1))]
+        return Listing(root, self._walk(root, max(depth, 1)))
+
+    def _walk(self, root: str, depth: int) -> Iterator[Json]:
+        """Entries in pre-order, from a stack of directories being listed rather than
+        recursion: any depth in constant C stack."""
+        stack = [(iter(self._children(root)), depth)]
         while stack:
             children, levels = stack[-1]
             child = next(children, None)
@@ -418,17 +434,9 @@ class Files:
                 stack.pop()
                 continue
             entry, subdirectory = child
-            entries.append(entry)
-            listed_bytes += len(json.dumps(entry, separators=(",", ":"))) + 1  # as on the line
-            if len(entries) > LIST_MAX_ENTRIES or listed_bytes > LIST_MAX_BYTES:
-                raise AgentError(
-                    "invalid_argument",
-                    f"the listing of {root} passes {LIST_MAX_ENTRIES} entries or "
-                    f"{LIST_MAX_BYTES} bytes; list it with a smaller depth",
-                )
+            yield entry
             if levels > 1 and subdirectory is not None:
                 stack.append((iter(self._children(subdirectory)), levels - 1))
-        return entries
 
     def _children(self, directory: str) -> list[tuple[Json, str | None]]:
         """Each child's entry, by name, with its path when it is a directory to descend
@@ -478,6 +486,38 @@ class Files:
             os.unlink(path)
 
 
+class Listing:
+    """A directory walk the host takes in pages, by handle; in all it may hold at most
+    LIST_MAX_ENTRIES entries and LIST_MAX_BYTES of their JSON."""
+
+    def __init__(self, root: str, entries: Iterator[Json]) -> None:
+        self.root = root
+        self._entries = entries
+        self._count = 0
+        self._total_bytes = 0
+
+    def page(self, max_bytes: int) -> tuple[list[Json], bool]:
+        """The next entries, up to about `max_bytes` of JSON, and whether the walk is done;
+        invalid_argument once the walk passes a limit."""
+        page: list[Json] = []
+        page_bytes = 0
+        for entry in self._entries:
+            size_bytes = len(json.dumps(entry, separators=(",", ":"))) + 1  # as on the line
+            self._count += 1
+            self._total_bytes += size_bytes
+            if self._count > LIST_MAX_ENTRIES or self._total_bytes > LIST_MAX_BYTES:
+                raise AgentError(
+                    "invalid_argument",
+                    f"the listing of {self.root} passes {LIST_MAX_ENTRIES} entries or "
+                    f"{LIST_MAX_BYTES} bytes; list it with a smaller depth",
+                )
+            page.append(entry)
+            page_bytes += size_bytes
+            if page_bytes >= max_bytes:
+                return page, False
+        return page, True
+
+
 class OpenFile:
     """A file the host reads or writes in chunks, by handle."""
 
@@ -502,6 +542,7 @@ class Agent:
         self.fd_reader: dict[int, Proc] = {}  # output fd -> its process
         self.fd_writer: dict[int, Proc] = {}  # input fd -> its process
         self.open_files: dict[int, OpenFile] = {}
+        self.listings: dict[int, Listing] = {}
         self.next_handle = 1
         self.stopping = False
         self.selector = selectors.DefaultSelector()
@@ -524,6 +565,9 @@ class Agent:
             "list_dir": lambda m: {
                 "entries": self.files.list_dir(arg_str(m, "path"), arg_int(m, "depth", 1))
             },
+            "list_open": self.op_list_open,
+            "list_next": self.op_list_next,
+            "list_close": self.op_list_close,
             "make_dir": lambda m: {"entry": self.files.make_dir(arg_str(m, "path"))},
             "move": lambda m: {
                 "entry": self.files.move(arg_str(m, "source"), arg_str(m, "destination"))
@@ -929,7 +973,7 @@ class Agent:
         mode = arg_str(msg, "mode", "r")
         if mode not in ("r", "w"):
             raise AgentError("invalid_argument", "'mode' must be 'r' or 'w'")
-        if len(self.open_files) >= MAX_OPEN_FILES:
+        if len(self.open_files) + len(self.listings) >= MAX_OPEN_FILES:
             raise AgentError("resource_exhausted", f"over {MAX_OPEN_FILES} files open")
         path = self.files.resolve(arg_str(msg, "path"))
         if mode == "r":
@@ -968,6 +1012,42 @@ class Agent:
             raise AgentError("invalid_argument", f"no file open as handle {handle}")
         opened.file.close()  # a write's ENOSPC can surface here, as resource_exhausted
         return {"entry": self.files.entry(opened.path)} if opened.mode == "w" else {}
+
+    def op_list_open(self, msg: Json) -> Json:
+        if len(self.open_files) + len(self.listings) >= MAX_OPEN_FILES:
+            raise AgentError("resource_exhausted", f"over {MAX_OPEN_FILES} files open")
+        listing = self.files.listing(arg_str(msg, "path"), arg_int(msg, "depth", 1))
+        handle, self.next_handle = self.next_handle, self.next_handle + 1
+        self.listings[handle] = listing
+        return {"handle": handle}
+
+    def op_list_next(self, msg: Json) -> Json:
+        handle = arg_int(msg, "handle")
+        listing = self.listings.get(handle)
+        if listing is None:
+            raise AgentError("invalid_argument", f"no listing open as handle {handle}")
+        max_bytes = min(max(arg_int(msg, "max_bytes", LIST_PAGE_MAX_BYTES), 1), LIST_PAGE_MAX_BYTES)
+        try:
+            entries, done = listing.page(max_bytes)
+        except BaseException:
+            del self.listings[handle]  # a walk past a limit is over
+            raise
+        if done:
+            del self.listings[handle]
+        return {"entries": entries, "done": done}
+
+    def op_list_close(self, msg: Json) -> Json:
+        self.listings.pop(arg_int(msg, "handle"), None)  # a finished listing closed itself
+        return {}
+
+
+def bytes_in_pipe(fd: int) -> int:
+    """What is waiting to be read from a pipe (FIONREAD); 0 when it cannot tell."""
+    try:
+        count: int = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+    except OSError:
+        return 0
+    return max(count, 0)
 
 
 def kill_group(pid: int) -> None:

@@ -212,6 +212,26 @@ class AgentClient:
         result = await self._channel.call("list_dir", {"path": path, "depth": depth})
         return [EntryInfo.from_result(item) for item in result["entries"]]
 
+    async def list_dir_pages(
+        self, path: str, depth: int = 1, page_bytes: int | None = None
+    ) -> AsyncGenerator[list[EntryInfo], None]:
+        """list_dir's entries a page (about `page_bytes` of JSON, by default and at most
+        the agent's 256 KiB) at a time, so that no answer is big and only one page is
+        held; AgentError invalid_argument past the listing's limits."""
+        opened = await self._channel.call("list_open", {"path": path, "depth": depth})
+        handle = int(opened["handle"])
+        page_args: Result = {"handle": handle}
+        if page_bytes is not None:
+            page_args["max_bytes"] = page_bytes
+        try:
+            while True:
+                result = await self._channel.call("list_next", page_args)
+                yield [EntryInfo.from_result(item) for item in result["entries"]]
+                if result["done"]:
+                    break
+        finally:
+            self._channel.notify("list_close", {"handle": handle})
+
     async def make_dir(self, path: str) -> EntryInfo:
         """Create a directory and its parents; AgentError already_exists if it exists."""
         result = await self._channel.call("make_dir", {"path": path})

@@ -108,6 +108,9 @@ async def _serve(request: Request, target: EnvdTarget, service: str, method: str
         except ConnectError as exc:
             return connect.error_stream(exc)
         return connect.stream_response(_single(reply))
+    if service == "filesystem.Filesystem" and method in filesystem_service.ENCODED:
+        encoded = filesystem_service.ENCODED[method]
+        return await encoded(agent, await connect.unary_request(request))
     unary = _UNARY.get(service, {}).get(method)
     if unary is None:
         raise ConnectError("unimplemented", f"{service}/{method} is not implemented")

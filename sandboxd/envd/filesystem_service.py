@@ -9,10 +9,18 @@ Watching directories is not served: WatchDir and the watcher RPCs answer
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import Response
+
 from sandboxd.agent import AgentClient, AgentError
-from sandboxd.envd import fields
+from sandboxd.envd import connect, fields
 from sandboxd.envd.process_service import Unary
 from sandboxd.envd.protojson import Message, entry_json
+
+_COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}  # as JSONResponse
 
 
 async def stat(agent: AgentClient, message: Message) -> Message:
@@ -29,10 +37,22 @@ async def move(agent: AgentClient, message: Message) -> Message:
     return {"entry": entry_json(await agent.move(source, destination))}
 
 
-async def list_dir(agent: AgentClient, message: Message) -> Message:
+async def list_dir(agent: AgentClient, message: Message) -> Response:
+    """The ListDir answer, encoded a page at a time as the agent walks: sandboxd holds the
+    answer's bytes and one page of entries, never every entry as objects. Past the agent's
+    limits (LIST_MAX_ENTRIES, LIST_MAX_BYTES in agent.py) it is invalid_argument."""
     depth = fields.integer(message, "depth") or 1  # 0 (unset) lists the directory itself
-    entries = await agent.list_dir(fields.string(message, "path"), depth)
-    return {"entries": [entry_json(entry) for entry in entries]}
+    body, separator = bytearray(b'{"entries":['), b""
+    pages = agent.list_dir_pages(fields.string(message, "path"), depth)
+    try:
+        async for page in pages:
+            for entry in page:
+                body += separator + json.dumps(entry_json(entry), **_COMPACT).encode()
+                separator = b","
+    finally:
+        await pages.aclose()
+    body += b"]}"
+    return Response(bytes(body), media_type=connect.UNARY_TYPE)
 
 
 async def remove(agent: AgentClient, message: Message) -> Message:
@@ -44,10 +64,14 @@ async def remove(agent: AgentClient, message: Message) -> Message:
     return {}
 
 
+# Unary calls whose handler encodes its own answer (a big one, built as it arrives).
+ENCODED: dict[str, Callable[[AgentClient, Message], Awaitable[Response]]] = {
+    "ListDir": list_dir,
+}
+
 UNARY: dict[str, Unary] = {
     "Stat": stat,
     "MakeDir": make_dir,
     "Move": move,
-    "ListDir": list_dir,
     "Remove": remove,
 }

@@ -170,3 +170,24 @@ async def test_abandoned_reads_do_not_leak_handles(agent: AgentClient, home: Pat
         await chunks.aclose()
 
     assert await agent.read_file("f") == b"x" * 10_000
+
+
+async def test_a_listing_comes_in_pages_and_frees_its_handle(
+    agent: AgentClient, home: Path
+) -> None:
+    names = [f"{index:03d}" + "n" * 200 for index in range(800)]  # ~600 B each: 2 pages
+    (home / "pages").mkdir()
+    for name in names:
+        (home / "pages" / name).touch()
+
+    async with asyncio.timeout(TIMEOUT_S):
+        pages = [page async for page in agent.list_dir_pages("pages")]
+        for _ in range(300):  # more than the agent's open-handle limit, each abandoned
+            walk = agent.list_dir_pages("pages", page_bytes=1)  # one entry a page
+            await anext(walk)
+            await walk.aclose()
+        whole = await agent.list_dir("pages")
+
+    assert len(pages) > 1
+    assert [e.name for page in pages for e in page] == names
+    assert [e.name for e in whole] == names
