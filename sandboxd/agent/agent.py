@@ -6,6 +6,24 @@ every zombie, and does file operations, which the kernel confines to the box bec
 the agent runs inside it. If it dies, the sandbox ends; so it never lets one bad request
 take it down.
 
+The user's code runs as the agent's own uid, so the agent keeps it out by other means:
+- it makes itself not dumpable (PR_SET_DUMPABLE 0): a process of the same uid without
+  CAP_SYS_PTRACE (the box has no capabilities) can then neither ptrace it, nor read or write
+  its memory, nor open anything under /proc/<agent>/fd, where its channel to sandboxd is;
+- it is the PID namespace's init (bwrap's --as-pid-1), and as init it handles no signal
+  but SIGCHLD, so the kernel drops every other signal sent from inside the box, SIGKILL and
+  SIGSTOP included (the host ends a box by closing the agent's stdin or killing its cgroup);
+- its children start with only their own stdio (close_fds, and every descriptor of the
+  agent is close-on-exec), and each child is made dumpable again before it execs.
+Without bwrap ("plain" reduced isolation) the agent is not init, and box code can kill it:
+that ends its own sandbox and nothing else.
+
+Output flow control: the agent sends at most PROCESS_OUTPUT_WINDOW_BYTES of one process's
+output, and BOX_OUTPUT_WINDOW_BYTES of all of them, that sandboxd has not acknowledged with
+`ack`; past that it stops reading those pipes, so a process nobody reads blocks in write()
+instead of piling its output up in sandboxd. A process's end is reported once the output it
+had written before it ended has been sent.
+
 Protocol: JSON lines over the agent's own stdin (requests) and stdout (answers, events);
 ASCII JSON, one object per line, binary data in standard base64.
 
@@ -17,6 +35,8 @@ ASCII JSON, one object per line, binary data in standard base64.
                     {"event": "end", "pid": P, "exit_code": N, "exited": bool,
                      "signal": "killed"|None, "signal_number": 9|None,
                      "status": "exit status 1"|"signal: killed", "error": text|None}
+    host -> agent   {"id": N, "op": "ack", "pid": P, "bytes": B}   never answered: B bytes
+                    of P's output have left sandboxd's buffers (see flow control above)
 
 An answer to a request with no usable id carries `"id": null`. The answer to `start`
 comes before any event of that process, and a process's data events before its end.
@@ -80,6 +100,11 @@ DEFAULT_HOME = "/home/user"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_LINE_BYTES = 64 << 20  # a 1 MiB write chunk is ~1.4 MB of base64: ample headroom
 OUTPUT_CHUNK_BYTES = 64 << 10
+# Output sent but not yet acknowledged by sandboxd: per process, and for the whole box. Four
+# chunks keep a fast reader streaming without a stall; 1 MiB is what one box may make
+# sandboxd hold of unread output (sandboxd enforces both, as protocol limits).
+PROCESS_OUTPUT_WINDOW_BYTES = 4 * OUTPUT_CHUNK_BYTES
+BOX_OUTPUT_WINDOW_BYTES = 1 << 20
 READ_CHUNK_MAX_BYTES = 4 << 20
 # A listing is one answer line that sandboxd parses whole, so it is bounded: past either
 # limit list_dir answers invalid_argument (list with a smaller depth) instead of a huge line.
@@ -94,9 +119,14 @@ MAX_OPEN_FILES = 256
 # The user's processes, not the agent, should be the OOM killer's first choice.
 CHILD_OOM_SCORE_ADJ = b"100"
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
+# A pty cannot say what it holds: after its process ends, read it until it is empty, up to
+# this much (a pty buffers a few KiB; orphans still writing must not delay the end forever).
+PTY_DRAIN_MAX_BYTES = 1 << 20
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 Json = dict[str, Any]
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded once: children call it between fork and exec
 OVERSIZED = b"<over-long line>"  # compared by identity: stands for a line that was dropped
 
 _ERRNO_CODES = {
@@ -253,6 +283,10 @@ class Proc:
         self.pending: deque[tuple[int | None, memoryview]] = deque()  # (request id, data)
         self.close_after: list[int | None] = []  # close_stdin requests waiting for pending
         self.deadline: float | None = None
+        # Once reaped: its wait status, and per output fd the bytes it had left in the pipe,
+        # still to send (under flow control) before its end is reported.
+        self.exit_status: int | None = None
+        self.drain_left: dict[int, int] = {}
 
 
 def signal_text(number: int) -> str:
@@ -301,6 +335,9 @@ def child_setup(take_tty: bool) -> Callable[[], None]:
     """Runs in the child between fork and exec (the agent has a single thread)."""
 
     def setup() -> None:
+        # Inherited from the agent: without it /proc/self is root's and this write fails;
+        # exec would make the child dumpable anyway.
+        set_dumpable(True)
         try:
             with open("/proc/self/oom_score_adj", "wb") as f:
                 f.write(CHILD_OOM_SCORE_ADJ)
@@ -544,6 +581,9 @@ class Agent:
         self.open_files: dict[int, OpenFile] = {}
         self.listings: dict[int, Listing] = {}
         self.next_handle = 1
+        # Output sent and not yet acknowledged, by pid (it outlives the process) and in all.
+        self.unacked: dict[int, int] = {}
+        self.unacked_total = 0
         self.stopping = False
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, self.wakeup_w = os.pipe()
@@ -573,6 +613,7 @@ class Agent:
                 "entry": self.files.move(arg_str(m, "source"), arg_str(m, "destination"))
             },
             "remove": self.op_remove,
+            "ack": self.op_ack,
         }
 
     def _base_env(self) -> dict[str, str]:
@@ -592,8 +633,11 @@ class Agent:
     def run(self) -> None:
         os.set_blocking(self.wakeup_w, False)
         signal.set_wakeup_fd(self.wakeup_w)
+        as_init = ignore_signals_from_the_box()
         for signum in (signal.SIGCHLD, *STOP_SIGNALS):
-            signal.signal(signum, lambda *_: None)  # the wakeup fd does the work
+            # As init, SIG_DFL (also for Python's own SIGINT handler) makes the kernel drop it.
+            stays_default = as_init and signum != signal.SIGCHLD
+            signal.signal(signum, signal.SIG_DFL if stays_default else lambda *_: None)
         become_subreaper()
         self.selector.register(self.channel.in_fd, selectors.EVENT_READ)
         self.selector.register(self.wakeup_r, selectors.EVENT_READ)
@@ -628,8 +672,10 @@ class Agent:
                 self._flush_input(self.fd_writer[fd])
 
     def _watch(self, fd: int) -> None:
-        """(Re)register `fd` for whatever its process needs from it now."""
-        events = selectors.EVENT_READ if fd in self.fd_reader else 0
+        """(Re)register `fd` for whatever its process needs from it now: its output only
+        while there is credit to send it."""
+        reader = self.fd_reader.get(fd)
+        events = selectors.EVENT_READ if reader and self._credit_bytes(reader) > 0 else 0
         proc = self.fd_writer.get(fd)
         if proc is not None and proc.pending:
             events |= selectors.EVENT_WRITE
@@ -693,6 +739,9 @@ class Agent:
             proc = self._spawn_pipes(request, env, with_stdin)
         if timeout_ms > 0:
             proc.deadline = time.monotonic() + timeout_ms / 1000
+        earlier = self.procs.get(proc.pid)
+        if earlier is not None:  # an ended process's pid, reused while its output waited
+            self._end_now(earlier)
         self.procs[proc.pid] = proc
         # Answer before watching the output, so the pid reaches the host before its data.
         self.channel.send({"id": msg["id"], "ok": True, "result": {"pid": proc.pid}})
@@ -791,6 +840,8 @@ class Agent:
 
     def op_signal(self, msg: Json) -> Json:
         proc, signum = self._proc(msg), parse_signal(msg.get("signal"))
+        if proc.exit_status is not None:
+            return {}  # reaped: its pid may be someone else's by now
         try:
             os.killpg(proc.pid, signum)
         except ProcessLookupError:
@@ -823,7 +874,8 @@ class Agent:
         return {}
 
     def op_list(self, _: Json) -> Json:
-        return {"processes": [{"pid": p.pid, **p.request} for p in self.procs.values()]}
+        running = [p for p in self.procs.values() if p.exit_status is None]
+        return {"processes": [{"pid": p.pid, **p.request} for p in running]}
 
     def op_remove(self, msg: Json) -> Json:
         self.files.remove(arg_str(msg, "path"))
@@ -833,30 +885,74 @@ class Agent:
         self.base_env.update(arg_str_map(msg, "envs"))
         return {}
 
-    # -- process I/O --
+    # -- process output, under flow control --
+
+    def op_ack(self, msg: Json) -> None:
+        """sandboxd has passed on `bytes` of the process's output: that much more may go.
+        Never answered (one per chunk would double the traffic); acks past what is owed
+        count as what is owed."""
+        pid, count = arg_int(msg, "pid"), arg_int(msg, "bytes")
+        owed = self.unacked.get(pid, 0)
+        count = max(0, min(count, owed))
+        box_was_full = self.unacked_total >= BOX_OUTPUT_WINDOW_BYTES
+        if owed > count:
+            self.unacked[pid] = owed - count
+        else:
+            self.unacked.pop(pid, None)
+        self.unacked_total -= count
+        proc = self.procs.get(pid)
+        self._rewatch_outputs(list(self.procs.values()) if box_was_full else [proc] if proc else [])
+
+    def _credit_bytes(self, proc: Proc) -> int:
+        """How much of `proc`'s output may be sent now without passing either window."""
+        own = PROCESS_OUTPUT_WINDOW_BYTES - self.unacked.get(proc.pid, 0)
+        return min(own, BOX_OUTPUT_WINDOW_BYTES - self.unacked_total)
+
+    def _rewatch_outputs(self, procs: list[Proc]) -> None:
+        for proc in procs:
+            for fd in list(proc.out_fds):
+                self._watch(fd)
 
     def _on_output(self, fd: int) -> None:
         proc = self.fd_reader[fd]
-        try:
-            data = os.read(fd, OUTPUT_CHUNK_BYTES)
-        except BlockingIOError:
+        size = min(OUTPUT_CHUNK_BYTES, self._credit_bytes(proc))
+        size = min(size, proc.drain_left.get(fd, size))
+        if size <= 0:
+            self._watch(fd)  # out of credit: wait for an ack
             return
+        try:
+            data = os.read(fd, size)
+        except BlockingIOError:
+            if proc.exit_status is None:
+                return
+            data = b""  # ended, and nothing more in the pipe now: the drain is done
         except OSError:  # EIO: a pty whose last holder closed it
             data = b""
         if data:
             self._emit_data(proc, fd, data)
-        else:
+            if fd in proc.drain_left:
+                proc.drain_left[fd] -= len(data)
+        if not data or proc.drain_left.get(fd, 1) <= 0:
             self._close_output(proc, fd)
+            if proc.exit_status is not None:
+                self._end_if_drained(proc)
 
     def _emit_data(self, proc: Proc, fd: int, data: bytes) -> None:
         stream = proc.out_fds[fd]
         self.channel.send({"event": "data", "pid": proc.pid, "stream": stream, "data": b64(data)})
+        self.unacked[proc.pid] = self.unacked.get(proc.pid, 0) + len(data)
+        self.unacked_total += len(data)
+        if self.unacked_total >= BOX_OUTPUT_WINDOW_BYTES:
+            self._rewatch_outputs(list(self.procs.values()))  # the whole box waits for acks
+        elif self._credit_bytes(proc) <= 0:
+            self._rewatch_outputs([proc])
 
     def _close_output(self, proc: Proc, fd: int) -> None:
         proc.out_fds.pop(fd, None)
+        proc.drain_left.pop(fd, None)
         self.fd_reader.pop(fd, None)
         self._watch(fd)
-        if fd != proc.pty_fd:  # a pty master is also the input: closed in _finish
+        if fd != proc.pty_fd:  # a pty master is also the input: closed in _end_if_drained
             os.close(fd)
 
     def _flush_input(self, proc: Proc) -> None:
@@ -922,39 +1018,43 @@ class Agent:
             if pid == 0:
                 return
             proc = self.procs.get(pid)
-            if proc is not None:
+            if proc is not None and proc.exit_status is None:  # not an orphan of reused pid
                 self._finish(proc, status)
 
     def _finish(self, proc: Proc, status: int) -> None:
-        """Report a process's last output and its end, then forget it."""
+        """A process was reaped: send what it had written before it ended (under flow
+        control, so maybe later), then its end. Not what its orphans write after."""
         proc.popen.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        for fd in list(proc.out_fds):
-            self._drain(proc, fd)  # what it wrote before exiting; not what its orphans write
+        proc.exit_status, proc.deadline = status, None
         self._fail_input(proc, AgentError("failed_precondition", "the process has ended"))
         self._close_input(proc)  # also answers close_stdin requests still waiting
         if proc.pty_fd is not None:
             self.fd_writer.pop(proc.pty_fd, None)
-            if proc.pty_fd in self.selector.get_map():
-                self.selector.unregister(proc.pty_fd)
+        for fd in list(proc.out_fds):
+            left = PTY_DRAIN_MAX_BYTES if fd == proc.pty_fd else bytes_in_pipe(fd)
+            if left > 0:
+                proc.drain_left[fd] = left
+                self._watch(fd)
+            else:
+                self._close_output(proc, fd)
+        self._end_if_drained(proc)
+
+    def _end_if_drained(self, proc: Proc) -> None:
+        """Report the end of a reaped process once its output is all sent; forget it."""
+        if proc.out_fds or self.procs.get(proc.pid) is not proc:
+            return
+        if proc.pty_fd is not None:
+            self._watch(proc.pty_fd)  # neither reader nor writer now: unregistered
             os.close(proc.pty_fd)
         del self.procs[proc.pid]
-        self.channel.send(end_event(proc.pid, status))
+        assert proc.exit_status is not None
+        self.channel.send(end_event(proc.pid, proc.exit_status))
 
-    def _drain(self, proc: Proc, fd: int) -> None:
-        while True:
-            try:
-                data = os.read(fd, OUTPUT_CHUNK_BYTES)
-            except OSError:
-                data = b""  # EAGAIN: nothing more now; EIO: pty closed
-            if not data:
-                break
-            self._emit_data(proc, fd, data)
-        proc.out_fds.pop(fd, None)
-        self.fd_reader.pop(fd, None)
-        if fd in self.selector.get_map():
-            self.selector.unregister(fd)
-        if fd != proc.pty_fd:
-            os.close(fd)
+    def _end_now(self, proc: Proc) -> None:
+        """Its pid was given to a new process: drop what it still had to send, end it."""
+        for fd in list(proc.out_fds):
+            self._close_output(proc, fd)
+        self._end_if_drained(proc)
 
     def _kill_overdue(self) -> None:
         now = time.monotonic()
@@ -965,7 +1065,8 @@ class Agent:
 
     def _shutdown(self) -> None:
         for proc in self.procs.values():
-            kill_group(proc.pid)
+            if proc.exit_status is None:
+                kill_group(proc.pid)
 
     # -- file ops --
 
@@ -1059,13 +1160,25 @@ def kill_group(pid: int) -> None:
             continue
 
 
+def set_dumpable(dumpable: bool) -> bool:
+    """PR_SET_DUMPABLE: when off, processes of the same uid without CAP_SYS_PTRACE can no
+    longer ptrace this one or open its /proc/<pid>/{fd,mem,environ}. Returns success."""
+    try:
+        return int(_LIBC.prctl(PR_SET_DUMPABLE, int(dumpable), 0, 0, 0)) == 0
+    except AttributeError:
+        return False
+
+
+def ignore_signals_from_the_box() -> bool:
+    """As the PID namespace's init, the kernel delivers to us only the signals we handle
+    (from inside the namespace; SIGKILL/SIGSTOP from the host still work). So the stop
+    signals are handled only when we are not init. Returns whether we are init."""
+    return os.getpid() == 1
+
+
 def become_subreaper() -> None:
     """Orphans then come to the agent to be reaped even where it is not PID 1 (tests)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    _LIBC.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def take_stdio() -> Channel:
@@ -1091,6 +1204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", help="home and default cwd (default: $HOME, /home/user)")
     options = parser.parse_args(argv)
     home = os.path.abspath(options.home or default_home())
+    if not set_dumpable(False):
+        print("sandboxd agent: cannot make itself undumpable", file=sys.stderr, flush=True)
     Agent(take_stdio(), home).run()
     return 0
 

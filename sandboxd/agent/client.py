@@ -2,7 +2,8 @@
 
 Every method is a request to the agent inside the box; a failed one raises `AgentError`
 with the agent's code (not_found, already_exists, ...), `AgentClosed` once the sandbox
-has ended, or `AgentError("deadline_exceeded")` after `request_timeout_s`.
+has ended (or its agent broke the protocol: see `violation`), or
+`AgentError("deadline_exceeded")` after `request_timeout_s`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sandboxd.agent.messages import (
     EntryInfo,
     ProcessInfo,
     ProcessStarted,
+    checked_pid,
 )
 
 FILE_CHUNK_BYTES = 1 << 20
@@ -66,6 +68,11 @@ class AgentClient:
         return cls(
             process.stdout, process.stdin, on_event=on_event, request_timeout_s=request_timeout_s
         )
+
+    @property
+    def violation(self) -> str | None:
+        """How the agent broke the protocol, once it has (the channel then ended)."""
+        return self._channel.violation
 
     @property
     def on_event(self) -> Callable[[AgentEvent], None] | None:
@@ -117,7 +124,7 @@ class AgentClient:
         handles: list[ProcessHandle] = []
 
         def follow_new_pid(result: Result) -> None:
-            pid = int(result["pid"])
+            pid = checked_pid(result.get("pid"))
             handles.append(self._channel.follow(pid))
             started = ProcessStarted(pid=pid, cmd=cmd, args=list(args), tag=tag)
             self._channel.started(pid, cmd, started)
@@ -173,7 +180,9 @@ class AgentClient:
     async def read_file_chunks(
         self, path: str, chunk_bytes: int = FILE_CHUNK_BYTES
     ) -> AsyncGenerator[bytes, None]:
-        """The file's bytes, one request per chunk: a slow reader never piles data up."""
+        """The file's bytes, one request per chunk: a slow reader never piles data up.
+        Chunks are at most FILE_CHUNK_BYTES, which keeps each answer's line in bounds."""
+        chunk_bytes = min(chunk_bytes, FILE_CHUNK_BYTES)
         opened = await self._channel.call("open", {"path": path, "mode": "r"})
         handle = int(opened["handle"])
         try:

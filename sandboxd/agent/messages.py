@@ -6,14 +6,33 @@ Errors, one line each:
                    failed_precondition, resource_exhausted, internal) or one of the two below
     AgentClosed    the agent's channel ended (the sandbox ended): code "unavailable"
     (timeouts)     an AgentError with code "deadline_exceeded"
+    ProtocolViolation  (not an AgentError) the agent's stream broke the protocol; the channel
+                   stops reading it, and the sandbox is killed with the reason recorded
+
+Everything the agent says is untrusted: code in the box might have found a way to write for
+it. So events are parsed strictly here, every field checked for type, range and length.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, get_args
 
 StreamName = Literal["stdout", "stderr", "pty"]
+STREAM_NAMES: frozenset[str] = frozenset(get_args(StreamName))
+# The largest pid Linux can hand out (PID_MAX_LIMIT on 64-bit).
+MAX_PID = 1 << 22
+# Exit codes are 0-255; -1 stands for "ended by a signal". Signals are 1-64 on Linux.
+EXIT_CODE_RANGE = range(-1, 256)
+SIGNAL_NUMBER_RANGE = range(1, 65)
+# The signal's name as strsignal(3) words it, lowercased first: "killed", "real-time signal
+# 2", "segmentation fault". 40 characters hold every name glibc has.
+_SIGNAL_TEXT = re.compile(r"[a-z][A-Za-z0-9 /()-]{0,39}")
+
+
+class ProtocolViolation(Exception):
+    """The agent's stream broke the protocol; the message says how (bounded text)."""
 
 
 class AgentError(Exception):
@@ -58,17 +77,48 @@ class End:
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> End:
-        return cls(
-            exit_code=int(event["exit_code"]),
-            exited=bool(event["exited"]),
-            status=str(event["status"]),
-            signal=event.get("signal"),
-            signal_number=event.get("signal_number"),
-            error=event.get("error"),
-        )
+        """The end an `end` event describes, exactly as the agent words it (`end_event` in
+        agent.py); ProtocolViolation for any other shape, size or text."""
+        exited, code = event.get("exited"), event.get("exit_code")
+        if not isinstance(exited, bool) or not _is_int(code) or code not in EXIT_CODE_RANGE:
+            raise ProtocolViolation(f"end event with a bad exit: {exited!r:.20}, {code!r:.20}")
+        signal, number = event.get("signal"), event.get("signal_number")
+        statuses: tuple[str, ...]
+        if exited:
+            good_signal = signal is None and number is None and code >= 0
+            statuses = (f"exit status {code}",)
+        else:
+            good_signal = (
+                isinstance(signal, str)
+                and _SIGNAL_TEXT.fullmatch(signal) is not None
+                and _is_int(number)
+                and number in SIGNAL_NUMBER_RANGE
+                and code == -1
+            )
+            statuses = (f"signal: {signal}", f"signal: {signal} (core dumped)")
+        if not good_signal:
+            raise ProtocolViolation(f"end event with a bad signal: {signal!r:.50}, {number!r:.20}")
+        status = event.get("status")
+        if not isinstance(status, str) or status not in statuses:
+            raise ProtocolViolation(f"end event with a bad status: {status!r:.80}")
+        clean = exited and code == 0
+        if event.get("error") != (None if clean else status):
+            raise ProtocolViolation(f"end event with a bad error: {event.get('error')!r:.80}")
+        return cls(int(code), exited, status, signal, number, None if clean else status)
 
 
 ProcessEvent = Data | End
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def checked_pid(value: object) -> int:
+    """A pid as Linux hands them out; ProtocolViolation otherwise."""
+    if not _is_int(value) or not 0 < value < MAX_PID:
+        raise ProtocolViolation(f"bad pid {value!r:.30}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,9 @@ def bwrap_argv(plan: BwrapPlan, command: Sequence[str]) -> list[str]:
     args = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns"]
     args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--cap-drop", "ALL"]
     args += ["--die-with-parent", "--new-session", "--hostname", plan.spec.hostname]
+    # The command (the agent) is the PID namespace's init, so the kernel drops the signals
+    # box code sends it that it does not handle, SIGKILL and SIGSTOP included (agent.py).
+    args += ["--as-pid-1"]
     args += _filesystem_args(plan)
     if plan.seccomp_fd is not None:
         args += ["--seccomp", str(plan.seccomp_fd)]
