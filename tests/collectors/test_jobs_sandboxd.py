@@ -120,8 +120,18 @@ def test_an_oom_kill_becomes_an_incident_with_the_log_lines_before_it(
     incident = _wait_for_incident(store, sandbox_id, "oom_confirmed")
     assert incident.process == "python3" and incident.pid
     assert incident.mem_total_bytes == 128 * 2**20
-    lines = store.logs_around(sandbox_id, incident.at.to_pydatetime(), before=20, after=5)
-    messages = list(lines["message"])
+
+    # The incident and its OOM line are kept at once (live first); the lines before the kill
+    # follow when the trouble job reaches the sign.
+    def messages_around_kill() -> list[str]:
+        lines = store.logs_around(sandbox_id, incident.at.to_pydatetime(), before=20, after=5)
+        return list(lines["message"])
+
+    def bomb_start_kept() -> bool:
+        return any("started" in m and "bytearray" in m for m in messages_around_kill())
+
+    wait_for(bomb_start_kept, 30, "the log lines before the kill kept")
+    messages = messages_around_kill()
     bomb_started = next(i for i, m in enumerate(messages) if "started" in m and "bytearray" in m)
     oom_line = next(i for i, m in enumerate(messages) if m.startswith("OOM kill: python3"))
     assert bomb_started < oom_line
