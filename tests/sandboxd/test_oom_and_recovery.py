@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from e2b import CommandExitException, Sandbox
 
@@ -111,9 +112,12 @@ def test_a_sandbox_whose_main_process_dies_ends_with_reason_error(
     sdk_env: None, api: httpx.Client
 ) -> None:
     sandbox = Sandbox.create(timeout=60)
-    # The agent is the sandbox's main process (PID 2, under bwrap's init); killing it from
-    # inside is what a runaway program could do.
-    sandbox.commands.run("kill -9 2", background=True)
+    # The agent is the sandbox's main process and its PID 1, which box code cannot signal
+    # (tests/security/test_agent_channel.py): here it dies from outside, as a crash would.
+    # A sleep of an odd length marks its child on the host; the marked process's parent is it.
+    sandbox.commands.run("sleep 4242.25", background=True)
+    agent_pid = _wait_for_parent_of(["sleep", "4242.25"])
+    os.kill(agent_pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while api.get(f"/sandboxes/{sandbox.sandbox_id}").status_code != 404:
         assert time.monotonic() < deadline, "the sandbox outlived its main process"
@@ -121,3 +125,14 @@ def test_a_sandbox_whose_main_process_dies_ends_with_reason_error(
     killed = api.get(f"/events/sandboxes/{sandbox.sandbox_id}").json()[0]
     assert killed["type"] == "sandbox.lifecycle.killed"
     assert killed["eventData"]["kill_reason"] == "error"
+
+
+def _wait_for_parent_of(cmdline: list[str], timeout_s: float = 10.0) -> int:
+    """The host pid of the parent of the process running exactly `cmdline`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for process in psutil.process_iter(["cmdline", "ppid"]):
+            if process.info["cmdline"] == cmdline:
+                return int(process.info["ppid"])
+        time.sleep(0.05)
+    raise AssertionError(f"no process {cmdline} on the host after {timeout_s} s")
