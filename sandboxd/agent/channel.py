@@ -270,7 +270,10 @@ class Channel:
         if kind == "data":
             self._on_data(pid, message)
             return
-        end = End.from_event(message)
+        try:
+            end = End.from_event(message)
+        except ProtocolViolation as exc:
+            raise ProtocolViolation(f"pid {pid}: {exc}") from None
         for handle in self._followers.pop(pid, set()):
             handle.push(end)
         self.emit(ProcessEnded(pid=pid, cmd=self._commands.pop(pid), end=end))

@@ -211,6 +211,12 @@ class Hostile:
             if process.returncode is None:
                 process.kill()
             await client.aclose()
+            # A channel cut off for a violation stops reading: drain the dead agent's pipe to
+            # its end, or asyncio's wait() never sees the pipe close.
+            if process.stdout is not None:
+                async with asyncio.timeout(TIMEOUT_S):
+                    while await process.stdout.read(1 << 16):
+                        pass
             await process.wait()
 
 
