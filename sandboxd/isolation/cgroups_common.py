@@ -236,3 +236,38 @@ class V2Group:
     async def wait_empty(self, timeout_s: float = 5.0) -> None:
         """Wait until no process is left (`populated 0`)."""
         await wait_until(lambda: not self.is_populated(), timeout_s, "populated 0")
+
+
+class ControlledThroughV2Group:
+    """What both box cgroup sets do the same way, through one cgroup2 group (`_v2`): list
+    processes, read events, freeze, thaw and kill. Subclasses set `_v2` in __init__."""
+
+    _v2: V2Group
+
+    def events(self) -> dict[str, int]:
+        """`cgroup.events`: `populated` and `frozen`, 0 or 1."""
+        return self._v2.events()
+
+    def is_populated(self) -> bool:
+        """True while any process is in the group (False once the group is gone)."""
+        return self._v2.is_populated()
+
+    def pids(self) -> list[int]:
+        """Host PIDs of the box's processes."""
+        return self._v2.pids()
+
+    async def freeze(self, timeout_s: float = 2.0) -> None:
+        """Freeze the group and wait until the kernel says every task is frozen."""
+        await self._v2.freeze(timeout_s)
+
+    async def thaw(self, timeout_s: float = 2.0) -> None:
+        """Thaw the group and wait until `cgroup.events` says `frozen 0`."""
+        await self._v2.thaw(timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL every process of the group, frozen or not. No-op if the group is gone."""
+        self._v2.kill()
+
+    async def wait_empty(self, timeout_s: float = 5.0) -> None:
+        """Wait until no process is left (`populated 0`)."""
+        await self._v2.wait_empty(timeout_s)

@@ -15,6 +15,7 @@ from sandboxd.isolation.cgroups_common import (
     CPU_PERIOD_US,
     CgroupLimits,
     CgroupUsage,
+    ControlledThroughV2Group,
     V2Group,
     read_int,
     read_keyed,
@@ -45,14 +46,14 @@ def hybrid_mounted(root: Path = CGROUP_ROOT) -> list[Path]:
     return [root / h for h in HYBRID_HIERARCHIES if not (root / h / "cgroup.procs").exists()]
 
 
-class HybridCgroupSet:
+class HybridCgroupSet(ControlledThroughV2Group):
     """The cgroups of one box: `<root>/<hierarchy>/<parent>/<name>` for each hierarchy."""
 
     def __init__(self, name: str, parent: str = "sandboxd", root: Path = CGROUP_ROOT) -> None:
         self.name = name
         self.parent = parent.strip("/")
         self.dirs = {h: root / h / self.parent / name for h in HYBRID_HIERARCHIES}
-        self._unified = V2Group(self.dirs[UNIFIED])
+        self._v2 = V2Group(self.dirs[UNIFIED])
 
     @property
     def memcg_path(self) -> str:
@@ -87,34 +88,6 @@ class HybridCgroupSet:
     def exists(self) -> bool:
         """True while any of the groups is still there."""
         return any(path.is_dir() for path in self.dirs.values())
-
-    def events(self) -> dict[str, int]:
-        """The v2 `cgroup.events`: `populated` and `frozen`, 0 or 1."""
-        return self._unified.events()
-
-    def is_populated(self) -> bool:
-        """True while any process is in the group (or the group cannot be read)."""
-        return self._unified.is_populated()
-
-    def pids(self) -> list[int]:
-        """Host PIDs of the box's processes, from the v2 group."""
-        return self._unified.pids()
-
-    async def freeze(self, timeout_s: float = 2.0) -> None:
-        """Freeze the group and wait until the kernel says every task is frozen."""
-        await self._unified.freeze(timeout_s)
-
-    async def thaw(self, timeout_s: float = 2.0) -> None:
-        """Thaw the group and wait until `cgroup.events` says `frozen 0`."""
-        await self._unified.thaw(timeout_s)
-
-    def kill(self) -> None:
-        """SIGKILL every process of the group, frozen or not. No-op if the group is gone."""
-        self._unified.kill()
-
-    async def wait_empty(self, timeout_s: float = 5.0) -> None:
-        """Wait until no process is left (`populated 0`)."""
-        await self._unified.wait_empty(timeout_s)
 
     async def remove(self, timeout_s: float = 5.0) -> None:
         """rmdir every group, retrying while the kernel says EBUSY (tasks still exiting)."""

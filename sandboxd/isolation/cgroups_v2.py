@@ -46,6 +46,7 @@ from sandboxd.isolation.cgroups_common import (
     CgroupFs,
     CgroupLimits,
     CgroupUsage,
+    ControlledThroughV2Group,
     V2Group,
     read_int,
     read_keyed,
@@ -116,7 +117,7 @@ def _write_subtree_control(fs: CgroupFs, control: Path, missing: list[str]) -> N
         raise OSError(exc.errno, f"cannot enable {', '.join(missing)} in {level}: {why}") from exc
 
 
-class V2CgroupSet:
+class V2CgroupSet(ControlledThroughV2Group):
     """The cgroup of one box on a cgroup v2 host: `<v2_root>/<parent>/<name>`."""
 
     def __init__(
@@ -131,7 +132,7 @@ class V2CgroupSet:
         self.v2_root = v2_root
         self.path = v2_root / self.parent / name
         self.fs = fs
-        self._group = V2Group(self.path, fs)
+        self._v2 = V2Group(self.path, fs)
 
     @property
     def memcg_path(self) -> str:
@@ -173,34 +174,6 @@ class V2CgroupSet:
     def exists(self) -> bool:
         """True while the group is there."""
         return self.path.is_dir()
-
-    def events(self) -> dict[str, int]:
-        """`cgroup.events`: `populated` and `frozen`, 0 or 1."""
-        return self._group.events()
-
-    def is_populated(self) -> bool:
-        """True while any process is in the group."""
-        return self._group.is_populated()
-
-    def pids(self) -> list[int]:
-        """Host PIDs of the box's processes."""
-        return self._group.pids()
-
-    async def freeze(self, timeout_s: float = 2.0) -> None:
-        """Freeze the group and wait until the kernel says every task is frozen."""
-        await self._group.freeze(timeout_s)
-
-    async def thaw(self, timeout_s: float = 2.0) -> None:
-        """Thaw the group and wait until `cgroup.events` says `frozen 0`."""
-        await self._group.thaw(timeout_s)
-
-    def kill(self) -> None:
-        """SIGKILL every process of the group, frozen or not. No-op if the group is gone."""
-        self._group.kill()
-
-    async def wait_empty(self, timeout_s: float = 5.0) -> None:
-        """Wait until no process is left (`populated 0`)."""
-        await self._group.wait_empty(timeout_s)
 
     async def remove(self, timeout_s: float = 5.0) -> None:
         """rmdir the group, retrying while the kernel says EBUSY (tasks still exiting)."""
