@@ -55,10 +55,12 @@ def progress(message: str) -> None:
 
 
 @contextmanager
-def fake_api(count: int) -> Iterator[str]:
-    """Start the fake API in its own process; yields its URL."""
+def fake_api(count: int, *options: str) -> Iterator[str]:
+    """Start the fake API (`count` running sandboxes, then fake_e2b.py's other `options`)
+    in its own process; yields its URL."""
+    fake = str(REPOSITORY / "bench" / "fake_e2b.py")
     process = subprocess.Popen(
-        [sys.executable, str(REPOSITORY / "bench" / "fake_e2b.py"), "--sandboxes", str(count)],
+        [sys.executable, fake, "--sandboxes", str(count), *options],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -30,12 +30,9 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,32 +43,12 @@ import httpx
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
-from bench.collector_bench import make_collector, progress  # noqa: E402
+from bench.collector_bench import fake_api, make_collector, progress  # noqa: E402
 from bench.fake_e2b import sandbox_id  # noqa: E402
 from collectors import Collector, CollectorConfig  # noqa: E402
 
 LIVE_ID = sandbox_id(0)
 STORE_POLL_S = 0.02
-
-
-@contextmanager
-def fake_api(past_ends: int) -> Iterator[str]:
-    """Start the fake API (one running sandbox, `past_ends` ended ones); yields its URL."""
-    command = [sys.executable, str(REPOSITORY / "bench" / "fake_e2b.py"), "--sandboxes", "1"]
-    process = subprocess.Popen(
-        [*command, "--past-ends", str(past_ends)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if "ready" not in line:
-            raise RuntimeError(f"the fake API did not start: {line!r}")
-        yield line.split()[-1]
-    finally:
-        process.terminate()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 @dataclass
@@ -220,7 +197,8 @@ def main() -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     rng = random.Random(arguments.seed)
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory() as tmp, fake_api(arguments.past_ends) as url:
+    history = ("--past-ends", str(arguments.past_ends))
+    with tempfile.TemporaryDirectory() as tmp, fake_api(1, *history) as url:
         progress(f"fake API with 1 live sandbox and {arguments.past_ends} past ends at {url}")
         for index in range(arguments.runs):
             progress(f"run {index + 1} of {arguments.runs}")
