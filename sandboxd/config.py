@@ -100,6 +100,14 @@ class SandboxdSettings:
         _flag,
         default=False,
     )
+    allow_shared_user: bool = _setting(
+        "SANDBOXD_ALLOW_SHARED_USER",
+        "Set to 1 to let boxes run as sandboxd's own user when sandboxd is not root and "
+        "bwrap cannot make a user namespace (box code could then read the API key and the "
+        "store: for a developer's own machine only).",
+        _flag,
+        default=False,
+    )
     api_port: int = _setting(
         "SANDBOXD_API_PORT",
         "Port of the control-plane API (0: any free port).",

@@ -82,6 +82,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
         cgroup_parent=settings.cgroup_parent,
         host_uid_base=settings.host_uid_base,
         force_reduced=settings.isolation == "reduced",
+        allow_shared_user=settings.allow_shared_user,
     )
     manager = SandboxManager(
         isolation=isolation,

@@ -43,13 +43,33 @@ def full_blockers(data_dir: Path, cgroup_parent: str, host_uid_base: int) -> lis
     return blockers
 
 
+def shared_user_blocker(root: bool, bwrap_ok: bool, allow_shared_user: bool) -> str | None:
+    """Why plain boxes may not run here, or None. Without root and without bwrap, box code
+    would run as sandboxd's own user, outside any namespace: it could read the data dir
+    (the API key, then drive every other box through the API) and signal sandboxd. That
+    takes the operator's explicit consent (docs/SECURITY.md, "Isolation levels")."""
+    if root or bwrap_ok or allow_shared_user:
+        return None
+    return (
+        "sandboxd is not root and bwrap cannot make a user namespace here, so box code "
+        "would run as sandboxd's own user and could read its API key and store. Run "
+        "sandboxd as root, allow unprivileged user namespaces for bwrap, or set "
+        "SANDBOXD_ALLOW_SHARED_USER=1 on a machine where that is acceptable"
+    )
+
+
 def choose_isolation(
-    data_dir: Path, cgroup_parent: str, host_uid_base: int, force_reduced: bool
+    data_dir: Path,
+    cgroup_parent: str,
+    host_uid_base: int,
+    force_reduced: bool,
+    allow_shared_user: bool = False,
 ) -> Isolation:
     """FullIsolation when root, cgroups, bwrap, seccomp and loop-mounted ext4 all work,
     else ReducedIsolation (with bwrap if it works as the box's uid), whose `limitations`
     start with the reasons. The choice and its reasons are logged.
-    UnprivilegedBoxesUnavailable when reduced boxes could not run unprivileged here."""
+    UnprivilegedBoxesUnavailable when reduced boxes could not run unprivileged here, or
+    would run as sandboxd's own user without `allow_shared_user`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     taken = uid_range_blocker(host_uid_base) if os.geteuid() == 0 else None
     if taken is not None:  # full and reduced boxes alike would share an account's uid
@@ -72,6 +92,9 @@ def choose_isolation(
     bwrap_ok, bwrap_reason = bwrap_works(setpriv_argv(host_uid_base) if root else ())
     if not bwrap_ok:
         reasons.append(bwrap_reason)
+    shared = shared_user_blocker(root, bwrap_ok, allow_shared_user)
+    if shared is not None:
+        raise UnprivilegedBoxesUnavailable(f"{shared} ({bwrap_reason})")
     seccomp_ok, _ = seccomp_available()
     iso = ReducedIsolation(
         data_dir, use_bwrap=bwrap_ok, reasons=reasons, use_seccomp=seccomp_ok,
