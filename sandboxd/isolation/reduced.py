@@ -51,6 +51,7 @@ from sandboxd.isolation.reduced_uid import (
 )
 from sandboxd.isolation.seccomp import seccomp_fd
 from sandboxd.isolation.uids import HOST_UID_COUNT, HostUidPool, accounts_in_range
+from sandboxd.private_files import write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,7 @@ class ReducedIsolation:
             raise
         started = create_time_of(process.pid)
         uid_text = "" if uid is None else f" {uid}"
-        (box_dir / "launch").write_text(f"{process.pid} {started}{uid_text}\n")
+        write_private_text(box_dir / "launch", f"{process.pid} {started}{uid_text}\n")
         extra_dirs = (plain_dir,) if plain_dir != box_dir else ()
         box = ReducedBox(
             spec, process, box_dir, plain_dirs, self._emit, self._forget, uid, extra_dirs
