@@ -55,6 +55,7 @@ from sandboxd.isolation.paths import (
     default_mounts_dir,
     new_box_name,
 )
+from sandboxd.isolation.reduced_uid import uids_with_processes
 from sandboxd.isolation.seccomp import seccomp_fd
 from sandboxd.isolation.uids import HostUidPool
 
@@ -132,7 +133,9 @@ class FullIsolation:
             raise ValueError(f"box {spec.sandbox_id} is already running")
         self._prepare_dirs()
         self.watcher.start()
-        uid = self._uids.allocate()
+        # A uid no process runs as: one whose old processes survived (stuck in the kernel,
+        # or another sandboxd's box) would otherwise be signalable by the new box.
+        uid = self._uids.allocate(uids_with_processes())
         name = new_box_name()  # what other host users may see instead of the sandbox id
         cgroups = new_cgroup_set(name, self.cgroup_parent, self.cgroup_layout)
         disk = LoopDisk(self.boxes_dir / name, self.mounts_dir / name)

@@ -40,11 +40,6 @@ class HostUidPool:
         with self._lock:
             self._used.discard(uid)
 
-    def in_use(self) -> set[int]:
-        """The uids of live boxes."""
-        with self._lock:
-            return set(self._used)
-
 
 def accounts_in_range(base: int, count: int) -> list[str]:
     """Host users and groups whose id falls in [base, base + count), as "user NAME (ID)":
