@@ -9,23 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-LATEST_COLUMNS = [
-    "last_sample_at",
-    "cpu_used_pct",
-    "mem_used_bytes",
-    "mem_total_bytes",
-    "mem_cache_bytes",
-    "disk_used_bytes",
-    "disk_total_bytes",
-]
+from storage.tables import SAMPLE_GAUGE_NAMES
+
+# The latest sample's gauges; not cpu_count, which the sandbox's own row holds.
+LATEST_GAUGES = [g for g in SAMPLE_GAUGE_NAMES if g != "cpu_count"]
+LATEST_COLUMNS = ["last_sample_at", *LATEST_GAUGES]
 MIN_TREND_SAMPLES = 3
 # One struct per sandbox instead of an arg_max per column: a single pass picks the row.
-_LATEST = """max(ts) AS last_sample_at, arg_max({
-        cpu_used_pct: cpu_used_pct, mem_used_bytes: mem_used_bytes,
-        mem_total_bytes: mem_total_bytes, mem_cache_bytes: mem_cache_bytes,
-        disk_used_bytes: disk_used_bytes, disk_total_bytes: disk_total_bytes}, ts) AS l"""
-_UNPACK = """sandbox_id, last_sample_at, l.cpu_used_pct, l.mem_used_bytes, l.mem_total_bytes,
-    l.mem_cache_bytes, l.disk_used_bytes, l.disk_total_bytes"""
+_LATEST = (
+    "max(ts) AS last_sample_at, arg_max({"
+    + ", ".join(f"{g}: {g}" for g in LATEST_GAUGES)
+    + "}, ts) AS l"
+)
+_UNPACK = "sandbox_id, last_sample_at, " + ", ".join(f"l.{g}" for g in LATEST_GAUGES)
 # A rolled-up minute's samples lie within it.
 _MINUTE = timedelta(minutes=1)
 # Time ranges given to one scan (each lets it skip the row groups outside every range).

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
+from storage import tables
 from storage.base import (
     RAW_KEPT_FROM,
     ROLLUP_DONE_UNTIL,
@@ -36,6 +37,12 @@ FORGET_STEP = timedelta(hours=1)
 _PAUSE_BETWEEN_STEPS_S = 0.005
 
 
+# Each rollup column's aggregate over a minute's raw samples, in the column order.
+_ROLLUP_AGGREGATES = ", ".join(
+    f"{c.rolled_up[0]}({c.rolled_up[1]})" for c in tables.SAMPLES_1M.columns if c.rolled_up
+)
+
+
 def _rebuild_minutes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime) -> int:
     """Replace the rollups of the minutes in [lo, hi) from raw samples. Returns the minutes
     that had samples."""
@@ -44,12 +51,8 @@ def _rebuild_minutes(con: duckdb.DuckDBPyConnection, lo: datetime, hi: datetime)
     # Group on the integer minute and make the timestamp once per group: cheaper than
     # truncating every sample's TIMESTAMPTZ.
     con.execute(
-        """INSERT INTO samples_1m
-        SELECT sandbox_id, make_timestamp(k * 60000000)::TIMESTAMPTZ, count(*),
-            max(cpu_count), max(cpu_used_pct), avg(cpu_used_pct),
-            max(mem_used_bytes), avg(mem_used_bytes), max(mem_total_bytes),
-            max(mem_cache_bytes), avg(mem_cache_bytes),
-            max(disk_used_bytes), avg(disk_used_bytes), max(disk_total_bytes)
+        f"""INSERT INTO samples_1m ({tables.SAMPLES_1M.select_list()})
+        SELECT sandbox_id, make_timestamp(k * 60000000)::TIMESTAMPTZ, {_ROLLUP_AGGREGATES}
         FROM (SELECT *, epoch_us(ts) // 60000000 AS k FROM samples WHERE ts >= ? AND ts < ?)
         GROUP BY sandbox_id, k ORDER BY k, sandbox_id""",
         [lo, hi],

@@ -15,6 +15,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from storage.base import StoreBase
 from storage.batches import require_aware
 from storage.downsample import Plan, sandbox_plan, team_plan
+from storage.tables import SAMPLE_GAUGE_NAMES, rollup_max_of
 
 # What `sandboxes()` answers per sandbox, in order (shared with the ops questions).
 SANDBOX_COLUMNS = """sandbox_id, template_id, alias, state, cpu_count, memory_mb, disk_size_mb,
@@ -38,10 +39,10 @@ _HOTTEST_COLUMNS = [
     "last_sample_at",
     "samples",
 ]
-_SAMPLE_MAXIMA = """max(cpu_count) AS cpu_count, max(cpu_used_pct) AS cpu_used_pct,
-    max(mem_used_bytes) AS mem_used_bytes, max(mem_total_bytes) AS mem_total_bytes,
-    max(mem_cache_bytes) AS mem_cache_bytes, max(disk_used_bytes) AS disk_used_bytes,
-    max(disk_total_bytes) AS disk_total_bytes"""
+_SAMPLE_MAXIMA = ", ".join(f"max({g}) AS {g}" for g in SAMPLE_GAUGE_NAMES)
+_GAUGES = ", ".join(SAMPLE_GAUGE_NAMES)
+# The per-minute maxima of the rollup, named as the gauges they are the maxima of.
+_ROLLUP_MAXIMA = ", ".join(f"{rollup_max_of(g).name} AS {g}" for g in SAMPLE_GAUGE_NAMES)
 _TEAM_MAXIMA = """max(sandboxes) AS sandboxes, max(cpu_used_vcpus) AS cpu_used_vcpus,
     max(cpu_total_vcpus) AS cpu_total_vcpus, max(mem_used_bytes) AS mem_used_bytes,
     max(mem_total_bytes) AS mem_total_bytes,
@@ -155,17 +156,11 @@ class Questions(StoreBase):
                 GROUP BY bucket ORDER BY bucket"""
             return self._buckets(plan, sql, {"id": sandbox_id, "start": start, "end": end})
         sql = f"""SELECT {bucket}, sum(n)::BIGINT AS samples, {_SAMPLE_MAXIMA} FROM (
-                SELECT minute AS t, samples AS n, cpu_count,
-                    cpu_used_pct_max AS cpu_used_pct, mem_used_bytes_max AS mem_used_bytes,
-                    mem_total_bytes_max AS mem_total_bytes,
-                    mem_cache_bytes_max AS mem_cache_bytes,
-                    disk_used_bytes_max AS disk_used_bytes,
-                    disk_total_bytes_max AS disk_total_bytes
+                SELECT minute AS t, samples AS n, {_ROLLUP_MAXIMA}
                 FROM samples_1m
                 WHERE sandbox_id = $id AND minute >= $origin AND minute < $until
                 UNION ALL
-                SELECT ts, 1, cpu_count, cpu_used_pct, mem_used_bytes, mem_total_bytes,
-                    mem_cache_bytes, disk_used_bytes, disk_total_bytes
+                SELECT ts, 1, {_GAUGES}
                 FROM samples WHERE sandbox_id = $id AND ts >= $until AND ts < $end)
             GROUP BY bucket ORDER BY bucket"""
         params = {"id": sandbox_id, "origin": plan.origin, "until": plan.rollup_until, "end": end}

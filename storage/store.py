@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-from storage import batches, maintenance, ops_questions, questions, writes
+from storage import batches, maintenance, ops_questions, questions, tables, writes
 from storage.base import claim_path, release_path, utc
 from storage.errors import StoreError, StoreInUseError, is_lock_error
 from storage.rows import (
@@ -106,10 +106,10 @@ class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.
 
     # ---- plumbing ------------------------------------------------------------------------
 
-    def _insert_new(self, spec: writes.TableSpec, table: pa.Table) -> int:
-        lo, hi = batches.time_range(table, spec.time_column)
-        with self._writing(f"adding {spec.table}") as con:
-            return writes.insert_new(con, spec, table, lo, hi)
+    def _insert_new(self, table: tables.Table, batch: pa.Table) -> int:
+        lo, hi = batches.time_range(batch, table.time_column)
+        with self._writing(f"adding {table.name}") as con:
+            return writes.insert_new(con, table, batch, lo, hi)
 
     # ---- writes --------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.
         table = batches.samples(rows)
         lo, hi = batches.time_range(table, "ts")
         with self._writing("adding samples") as con:
-            written = writes.insert_new(con, writes.SAMPLES, table, lo, hi)
+            written = writes.insert_new(con, tables.SAMPLES, table, lo, hi)
             done_until = self._rollup_done_until
             if written and done_until is not None and lo < done_until:
                 # A backfill reached into minutes already rolled up: have them rebuilt.
@@ -139,7 +139,7 @@ class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.
 
     def add_team_samples(self, rows: Sequence[TeamSampleRow]) -> int:
         """Append team usage rows, once per ts (the first stored wins). Returns rows inserted."""
-        return self._insert_new(writes.TEAM_SAMPLES, batches.team_samples(rows)) if rows else 0
+        return self._insert_new(tables.TEAM_SAMPLES, batches.team_samples(rows)) if rows else 0
 
     def add_team_maxima(self, rows: Sequence[TeamMaxRow]) -> int:
         """Record team maxima; readers get the latest per (metric, window). An observation
@@ -153,15 +153,15 @@ class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.
 
     def add_events(self, rows: Sequence[EventRow]) -> int:
         """Append lifecycle events, once per event_id. Returns rows inserted."""
-        return self._insert_new(writes.EVENTS, batches.events(rows)) if rows else 0
+        return self._insert_new(tables.EVENTS, batches.events(rows)) if rows else 0
 
     def add_log_lines(self, rows: Sequence[LogLineRow]) -> int:
         """Append log lines, once per (sandbox_id, ts, message). Returns rows inserted."""
-        return self._insert_new(writes.LOG_LINES, batches.log_lines(rows)) if rows else 0
+        return self._insert_new(tables.LOG_LINES, batches.log_lines(rows)) if rows else 0
 
     def add_incidents(self, rows: Sequence[IncidentRow]) -> int:
         """Append OOM incidents, once per (sandbox_id, kind, at). Returns rows inserted."""
-        return self._insert_new(writes.INCIDENTS, batches.incidents(rows)) if rows else 0
+        return self._insert_new(tables.INCIDENTS, batches.incidents(rows)) if rows else 0
 
     def mark_ended(self, rows: Sequence[SandboxEndRow]) -> int:
         """Mark sandboxes as gone from the list with their last sighting and, when known,

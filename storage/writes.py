@@ -11,75 +11,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import NamedTuple
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
+from storage import tables
+from storage.tables import Table
+
 _batch_names = itertools.count()
-
-
-class TableSpec(NamedTuple):
-    """An append-only table: its columns, the key that must stay unique, its time column."""
-
-    table: str
-    columns: tuple[str, ...]
-    key: tuple[str, ...]
-    time_column: str
-    # Widens the dedup window when the key alone identifies a row whose time could, in
-    # principle, be restated (an event's id); zero when the time is part of the key.
-    window_slack: timedelta = timedelta(0)
-
-
-SAMPLES = TableSpec(
-    "samples",
-    (
-        "sandbox_id",
-        "ts",
-        "cpu_count",
-        "cpu_used_pct",
-        "mem_used_bytes",
-        "mem_total_bytes",
-        "mem_cache_bytes",
-        "disk_used_bytes",
-        "disk_total_bytes",
-    ),
-    ("sandbox_id", "ts"),
-    "ts",
-)
-TEAM_SAMPLES = TableSpec(
-    "team_samples", ("ts", "concurrent_sandboxes", "sandbox_start_rate"), ("ts",), "ts"
-)
-EVENTS = TableSpec(
-    "events",
-    ("event_id", "sandbox_id", "type", "ts", "team_id", "kill_reason", "event_data_json"),
-    ("event_id",),
-    "ts",
-    timedelta(days=1),
-)
-LOG_LINES = TableSpec(
-    "log_lines",
-    ("sandbox_id", "ts", "level", "message", "fields_json"),
-    ("sandbox_id", "ts", "message"),
-    "ts",
-)
-INCIDENTS = TableSpec(
-    "incidents",
-    (
-        "sandbox_id",
-        "kind",
-        "occurred_at",
-        "detected_at",
-        "process",
-        "pid",
-        "mem_used_bytes",
-        "mem_total_bytes",
-        "evidence",
-    ),
-    ("sandbox_id", "kind", "occurred_at"),
-    "occurred_at",
-)
 
 
 class registered:
@@ -104,23 +44,25 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = 
 
 
 def insert_new(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, batch: pa.Table, lo: datetime, hi: datetime
+    con: duckdb.DuckDBPyConnection, table: Table, batch: pa.Table, lo: datetime, hi: datetime
 ) -> int:
     """Append the batch's rows whose key is not stored yet (nor repeated in the batch), in
-    time order. `lo`/`hi` are the batch's earliest and latest time. Returns rows inserted."""
-    cols = ", ".join(f'"{c}"' for c in spec.columns)
-    key = ", ".join(f'"{c}"' for c in spec.key)
-    match = " AND ".join(f's."{c}" = b."{c}"' for c in spec.key)
+    time order. `batch` has every column of the append-only `table`; `lo`/`hi` are its
+    earliest and latest time. Returns rows inserted."""
+    cols = table.select_list()
+    key = table.select_list(names=table.key)
+    match = " AND ".join(f"s.{c.quoted} = b.{c.quoted}" for c in table.only(table.key))
+    time = table.column(table.time_column).quoted
     with registered(con, batch) as name:
         return _count(
             con,
-            f"""INSERT INTO {spec.table} ({cols})
+            f"""INSERT INTO {table.name} ({cols})
             SELECT {cols} FROM (SELECT DISTINCT ON ({key}) {cols} FROM {name}) b
             WHERE NOT EXISTS (
-                SELECT 1 FROM {spec.table} s
-                WHERE s."{spec.time_column}" BETWEEN ? AND ? AND {match})
-            ORDER BY b."{spec.time_column}" """,
-            [lo - spec.window_slack, hi + spec.window_slack],
+                SELECT 1 FROM {table.name} s
+                WHERE s.{time} BETWEEN ? AND ? AND {match})
+            ORDER BY b.{time}""",
+            [lo - table.window_slack, hi + table.window_slack],
         )
 
 
@@ -128,34 +70,26 @@ def upsert_sandboxes(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
     """Update known sandboxes seen later than before, insert new ones. A sandbox that had
     left the list and is listed again is live again (its end is cleared). `batch` holds one
     row per sandbox. Returns rows updated plus inserted."""
-    detail_cols = (
-        "template_id",
-        "alias",
-        "state",
-        "cpu_count",
-        "memory_mb",
-        "disk_size_mb",
-        "started_at",
-        "end_at",
-        "metadata_json",
-    )
+    # What a sighting says about a sandbox, beyond its id and when it was seen.
+    detail_cols = [c for c in tables.SANDBOX_SIGHTING if c not in ("sandbox_id", "last_seen_at")]
     sets = ", ".join(f"{c} = b.{c}" for c in detail_cols)
+    details = tables.SANDBOXES.select_list(names=detail_cols)
     with registered(con, batch) as name:
         # Every SET expression sees the row's old values, so the CASEs compare with the old
         # last_seen_at. Only later sightings update: a replayed poll changes nothing.
         updated = _count(
             con,
             f"""UPDATE sandboxes AS s SET {sets},
-                last_seen_at = b.seen_at,
+                last_seen_at = b.last_seen_at,
                 ended = false, ended_at = NULL, end_reason = NULL
             FROM {name} AS b
-            WHERE s.sandbox_id = b.sandbox_id AND b.seen_at > s.last_seen_at""",
+            WHERE s.sandbox_id = b.sandbox_id AND b.last_seen_at > s.last_seen_at""",
         )
         inserted = _count(
             con,
-            f"""INSERT INTO sandboxes
-            SELECT b.sandbox_id, {", ".join("b." + c for c in detail_cols)},
-                b.seen_at, b.seen_at, false, NULL, NULL
+            f"""INSERT INTO sandboxes (sandbox_id, {details}, first_seen_at, last_seen_at, ended)
+            SELECT b.sandbox_id, {tables.SANDBOXES.select_list("b", detail_cols)},
+                b.last_seen_at, b.last_seen_at, false
             FROM {name} AS b
             WHERE b.sandbox_id NOT IN (SELECT sandbox_id FROM sandboxes)""",
         )
@@ -219,8 +153,8 @@ def add_team_maxima(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
         )
         inserted = _count(
             con,
-            """INSERT INTO team_maxima SELECT metric, "window", observed_at, peak_at, value
-            FROM _maxima WHERE NOT same_peak""",
+            f"""INSERT INTO team_maxima ({tables.TEAM_MAXIMA.select_list()})
+            SELECT {tables.TEAM_MAXIMA.select_list()} FROM _maxima WHERE NOT same_peak""",
         )
     finally:
         con.execute("DROP TABLE _maxima")
@@ -230,7 +164,7 @@ def add_team_maxima(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
 def save_snapshot(con: duckdb.DuckDBPyConnection, kind: str, json_text: str, at: datetime) -> None:
     """Keep the latest JSON document of a kind (an older `at` does not replace a newer one)."""
     con.execute(
-        """INSERT INTO snapshots VALUES (?, ?, ?)
+        f"""{tables.SNAPSHOTS.insert_values_sql()}
         ON CONFLICT (kind) DO UPDATE
         SET saved_at = excluded.saved_at, json_text = excluded.json_text
         WHERE excluded.saved_at >= snapshots.saved_at""",
@@ -248,7 +182,7 @@ def record_run(
     retry_after_s: float | None,
 ) -> None:
     con.execute(
-        "INSERT INTO collector_runs VALUES (?, ?, ?, ?, ?, ?)",
+        tables.COLLECTOR_RUNS.insert_values_sql(),
         [job, started_at, ended_at, rows_written, error, retry_after_s],
     )
 
@@ -263,7 +197,7 @@ def record_action(
     detail: str,
 ) -> None:
     con.execute(
-        "INSERT INTO actions VALUES (?, ?, ?, ?, ?, ?)",
+        tables.ACTIONS.insert_values_sql(),
         [at, actor, action, list(sandbox_ids), outcome, detail],
     )
 
