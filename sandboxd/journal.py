@@ -9,6 +9,7 @@ from typing import Any
 from sandboxd import events
 from sandboxd.agent.messages import AgentEvent, ProcessStarted
 from sandboxd.isolation.base import OomKill
+from sandboxd.log_budget import MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, LogBudget, clipped
 from sandboxd.records import SandboxRecord
 from sandboxd.store import LogLine, Store
 
@@ -22,12 +23,24 @@ KERNEL_OOM_RECORD = "kernel_oom"
 
 
 class Journal:
-    """Writes a sandbox's details, log lines and events to the store, stamped by `clock`."""
+    """Writes a sandbox's details, log lines and events to the store, stamped by `clock`.
 
-    def __init__(self, store: Store, team_id: str, clock: Callable[[], datetime]) -> None:
+    Lines a sandbox's user causes (its processes starting and ending) go through `budget`;
+    lines sandboxd writes about the sandbox itself (created, paused, ended, OOM kills) do
+    not, on purpose: they are few, and a flood must never hide why a sandbox died.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        team_id: str,
+        clock: Callable[[], datetime],
+        budget: LogBudget | None = None,
+    ) -> None:
         self.store = store
         self.team_id = team_id
         self.clock = clock
+        self.budget = budget or LogBudget()
 
     def save(self, record: SandboxRecord) -> None:
         """Keep the record's current details."""
@@ -50,7 +63,25 @@ class Journal:
         self, record: SandboxRecord, level: str, message: str, fields: dict[str, str]
     ) -> None:
         ts_ms = int(self.clock().timestamp() * 1000)
+        message = clipped(message, MAX_MESSAGE_CHARS)
+        fields = {key: clipped(value, MAX_FIELD_CHARS) for key, value in fields.items()}
         self.store.add_log(LogLine(record.sandbox_id, ts_ms, level, message, fields))
+
+    def _budgeted(
+        self, record: SandboxRecord, level: str, message: str, fields: dict[str, str]
+    ) -> None:
+        """A line the sandbox's user caused: kept if the sandbox's budget allows, after a
+        line reporting the ones dropped before it."""
+        dropped_lines = self.budget.take(record.sandbox_id)
+        if dropped_lines is None:
+            return
+        self._report_dropped(record, dropped_lines)
+        self.log(record, level, message, fields)
+
+    def _report_dropped(self, record: SandboxRecord, dropped_lines: int) -> None:
+        if dropped_lines > 0:
+            message = self.budget.dropped_message(dropped_lines)
+            self._write(record, "warn", message, {"dropped_lines": str(dropped_lines)})
 
     def ended(self, record: SandboxRecord, reason: str, *, failed: bool) -> None:
         """Mark the sandbox killed: details, the killed event with its reason, a log line."""
@@ -61,6 +92,8 @@ class Journal:
         self.save(record)
         execution = events.execution(record, now)
         self.event(record, events.KILLED, {"execution": execution, "kill_reason": reason})
+        # The last count of dropped lines: nothing would report it later.
+        self._report_dropped(record, self.budget.settle(record.sandbox_id))
         self.log(record, "error" if failed else "info", f"sandbox ended: {reason}")
 
     def process_event(self, record: SandboxRecord, event: AgentEvent) -> None:
@@ -68,11 +101,11 @@ class Journal:
         if isinstance(event, ProcessStarted):
             command = " ".join([event.cmd, *event.args])
             fields = {"pid": str(event.pid), "cmd": command}
-            self.log(record, "info", f"process {event.pid} started: {command}", fields)
+            self._budgeted(record, "info", f"process {event.pid} started: {command}", fields)
             return
         level = "info" if event.end.exit_code == 0 else "warn"
         fields = {"pid": str(event.pid), "status": event.end.status}
-        self.log(record, level, f"process {event.pid} ended: {event.end.status}", fields)
+        self._budgeted(record, level, f"process {event.pid} ended: {event.end.status}", fields)
 
     def oom_kill(self, record: SandboxRecord, oom: OomKill) -> None:
         """Count an OOM kill and log it at level error, with the process and the limit."""
