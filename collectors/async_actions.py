@@ -2,11 +2,11 @@
 
 The batch metrics of N sandboxes are N/100 requests. `AsyncE2BClient` already sends the
 calls of one step concurrently with bounded concurrency (10 in flight; past that httpx's
-async client turns CPU-bound, PERF-NOTES.md), so the collector keeps one event loop in a
-thread of its own for the whole process and hands it each action. One long-lived loop,
-rather than `asyncio.run` per tick, keeps the client's keep-alive connections (and their
-TLS sessions, against E2B's cloud) from one tick to the next; a sync client with a thread
-pool would need its own chunking and bounding, which the async client already does.
+async client turns CPU-bound: docs/PERFORMANCE.md, "HTTP polling"), so the collector keeps
+one event loop in a thread of its own for the whole process and hands it each action. One
+long-lived loop, rather than `asyncio.run` per tick, keeps the client's keep-alive connections
+(and their TLS sessions, against E2B's cloud) from one tick to the next; a sync client with a
+thread pool would need its own chunking and bounding, which the async client already does.
 """
 
 from __future__ import annotations

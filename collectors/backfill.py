@@ -23,7 +23,7 @@ from storage.rows import SampleRow
 
 log = logging.getLogger(__name__)
 
-# The API's raw-sample step holds for ranges under an hour (E2B-NOTES.md).
+# The API's raw-sample step holds for ranges under an hour (docs/E2B-API.md, "Metrics").
 RAW_WINDOW = timedelta(seconds=3599)
 
 

@@ -20,7 +20,8 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # httpx's AsyncClient turns CPU-bound past about 10 requests in flight on this class of
-# machine, and an unbounded gather over 1,000 requests hit PoolTimeout (PERF-NOTES.md).
+# machine, and an unbounded gather over 1,000 requests hit PoolTimeout (docs/PERFORMANCE.md,
+# "HTTP polling").
 DEFAULT_MAX_CONCURRENCY = 10
 
 

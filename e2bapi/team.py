@@ -1,4 +1,4 @@
-"""Learning the team ID, which no endpoint maps from an API key (E2B-NOTES.md)."""
+"""Learning the team ID, which no endpoint maps from an API key (docs/E2B-API.md, "The team ID")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Long metric ranges as per-bucket maxima, with E2B's steps (E2B-NOTES.md)."""
+"""Long metric ranges as per-bucket maxima, with E2B's steps (docs/E2B-API.md, "Metrics")."""
 
 from __future__ import annotations
 

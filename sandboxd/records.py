@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 SandboxState = Literal["running", "paused", "killed"]
 
-# The SDK insists on these (E2B-NOTES.md): a fixed client ID and a modern envd version.
+# The SDK insists on these (docs/E2B-API.md, "Fields the SDK requires"): a fixed client
+# ID and a modern envd version.
 CLIENT_ID = "6532622b"
 ENVD_VERSION = "0.6.4"
 

@@ -19,7 +19,7 @@ from e2bapi.paging import MAX_PAGE_LIMIT, every_token_page
 
 _SANDBOX = "/sandboxes/{sandboxID}"
 
-# E2B refreshes by at most an hour at a time (E2B-NOTES.md).
+# E2B refreshes by at most an hour at a time (docs/E2B-API.md, "A sandbox's lifetime").
 REFRESH_MIN_S = 15
 REFRESH_MAX_S = 3600
 

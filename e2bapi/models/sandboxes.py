@@ -42,7 +42,7 @@ class NewSandbox(RequestModel):
     auto_pause_memory: bool | None = None
     auto_resume: AutoResumeConfig | None = None
     secure: bool | None = None
-    # The one snake_case name on the wire (E2B-NOTES.md).
+    # The one snake_case name on the wire (docs/E2B-API.md, "Wire names").
     allow_internet_access: bool | None = Field(default=None, alias="allow_internet_access")
     network: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
