@@ -1,4 +1,4 @@
-"""Answers shaped like the E2B specs (../shared/reference), for tests and the contract test.
+"""Answers shaped like E2B's specs (tests/reference_specs.py), for tests and the contract test.
 
 Each function returns a fresh dict or list, so a test may change it freely.
 """

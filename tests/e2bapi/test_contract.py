@@ -1,9 +1,10 @@
-"""The client against the recorded contract: the OpenAPI specs in ../shared/reference.
+"""The client against the recorded contract: E2B's OpenAPI specs (tests/reference_specs.py).
 
 Every action of the catalog runs against a fake API that answers with spec-shaped bodies;
 openapi-core then checks each request the client built and each answer it accepted against
 the spec that owns the path. Where the real service is known to differ from its spec
-(E2B-NOTES.md), the difference is listed below and checked on its own.
+(docs/E2B-API.md, "Status codes that differ from the specs"), the difference is listed below
+and checked on its own.
 """
 
 from __future__ import annotations
@@ -27,18 +28,11 @@ from tests.e2bapi.samples import (
     success_answer,
     success_response,
 )
+from tests.reference_specs import API_SPEC, ENVD_SPEC, EVENTS_SPEC, needs_reference_specs
 
-REFERENCE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-API_SPEC = REFERENCE_DIR / "e2b-api-openapi.yml"
-EVENTS_SPEC = REFERENCE_DIR / "e2b-events-webhooks-openapi.yml"
-ENVD_SPEC = REFERENCE_DIR / "envd-openapi.yml"
+pytestmark = needs_reference_specs
 
-pytestmark = pytest.mark.skipif(
-    not REFERENCE_DIR.is_dir(),
-    reason=f"the recorded E2B specs are not here ({REFERENCE_DIR} is absent)",
-)
-
-# Where E2B's real answers differ from its own spec (E2B-NOTES.md): the client follows the
+# Where E2B's real answers differ from its own spec (docs/E2B-API.md): the client follows the
 # real service, and these answers are exempt from the spec's response check.
 KNOWN_SPEC_DIVERGENCES = {
     ("GET", "/health", 200): "E2B answers 200 text/plain; the spec declares 204",

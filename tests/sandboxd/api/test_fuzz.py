@@ -28,16 +28,10 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from tests.reference_specs import API_SPEC, EVENTS_SPEC, needs_reference_specs
 from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 
-REFERENCE_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "reference"
-API_SPEC = REFERENCE_DIR / "e2b-api-openapi.yml"
-EVENTS_SPEC = REFERENCE_DIR / "e2b-events-webhooks-openapi.yml"
-
-pytestmark = pytest.mark.skipif(
-    not REFERENCE_DIR.is_dir(),
-    reason=f"the recorded E2B specs are not here ({REFERENCE_DIR} is absent)",
-)
+pytestmark = needs_reference_specs
 
 # What sandboxd serves of each spec, in the order the tests run.
 API_OPERATIONS: dict[str, tuple[str, ...]] = {
