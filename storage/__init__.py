@@ -4,9 +4,15 @@ store = MonitorStore.open(path)      # one process per file; StoreInUseError oth
 store.add_samples(rows)              # bulk, deduplicated, one transaction
 store.sandbox_series(id, start, end, max_points=2000)
 store.close()
+
+Where things are: `tables` declares every table's columns once; `schema` holds the
+migrations; `rows` the rows collectors write, `batches` and `writes` how they go in;
+`reads/` the questions, one module per kind (fleet, series, incidents, events, freshness);
+`maintenance` the rollups and retention.
 """
 
 from storage.errors import StoreError, StoreInUseError, StoreTooNewError
+from storage.reads.fleet import SandboxRecord
 from storage.store import MonitorStore
 
-__all__ = ["MonitorStore", "StoreError", "StoreInUseError", "StoreTooNewError"]
+__all__ = ["MonitorStore", "SandboxRecord", "StoreError", "StoreInUseError", "StoreTooNewError"]

@@ -9,12 +9,13 @@ the same database), sees the last committed state and never waits for a writer (
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from storage.errors import StoreError
 
@@ -124,3 +125,11 @@ class StoreBase:
             raise StoreError(f"reading {self.path} failed: {exc}") from exc
         finally:
             cur.close()
+
+    def _query(
+        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> pd.DataFrame:
+        """One read as a DataFrame (time columns `datetime64[us, UTC]`)."""
+        bound = dict(params) if isinstance(params, Mapping) else list(params)
+        with self._reading() as cur:
+            return cur.execute(sql, bound).df()

@@ -1,5 +1,5 @@
-"""`MonitorStore`: the one DuckDB file of a monitor process, its bulk writes, the collectors'
-questions, the dashboard's questions and the background maintenance.
+"""`MonitorStore`: the one DuckDB file of a monitor process, its bulk writes, its reads
+(`storage.reads`, one module per kind of question) and the background maintenance.
 
 Threads: writes (and maintenance steps) take one writer lock and run on the store's own
 connection, one transaction each; reads take no lock and run on a fresh cursor per call, so
@@ -9,20 +9,24 @@ All datetimes going in must be timezone-aware; all coming out are UTC.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-from storage import batches, maintenance, ops_questions, questions, tables, writes
-from storage.base import claim_path, release_path, utc
+from storage import batches, tables, writes
+from storage.base import claim_path, release_path
 from storage.errors import StoreError, StoreInUseError, is_lock_error
+from storage.maintenance import Maintenance
+from storage.reads.events import EventReads
+from storage.reads.fleet import FleetReads
+from storage.reads.freshness import FreshnessReads
+from storage.reads.incidents import IncidentReads
+from storage.reads.series import SeriesReads
 from storage.rows import (
     CollectorRun,
     EventRow,
@@ -36,10 +40,6 @@ from storage.rows import (
 )
 from storage.schema import migrate
 
-# How far back `last_sample_at` looks before widening: recent samples sit in the last row
-# groups, so the common case (a short restart) reads only those.
-_LAST_SAMPLE_LOOKBACKS = (timedelta(minutes=15), timedelta(days=1), None)
-
 
 def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConnection:
     try:
@@ -50,8 +50,9 @@ def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConn
         raise StoreError(f"cannot open {path}: {exc}") from exc
 
 
-class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.Maintenance):
-    """The monitor's DuckDB store. Build it with `MonitorStore.open(path)`."""
+class MonitorStore(FleetReads, SeriesReads, IncidentReads, EventReads, FreshnessReads, Maintenance):
+    """The monitor's DuckDB store. Build it with `MonitorStore.open(path)`. Its reads are
+    grouped by what they answer in `storage.reads`; its writes are here."""
 
     # ---- opening and closing -------------------------------------------------------------
 
@@ -206,87 +207,3 @@ class MonitorStore(ops_questions.OpsQuestions, questions.Questions, maintenance.
         batches.require_aware(at, "at")
         with self._writing("recording an action") as con:
             writes.record_action(con, at, actor, action, sandbox_ids, outcome, detail)
-
-    # ---- what the collectors ask ---------------------------------------------------------
-
-    def live_sandbox_ids(self) -> set[str]:
-        """Ids of sandboxes seen and not marked ended."""
-        with self._reading() as cur:
-            return {
-                r[0]
-                for r in cur.execute("SELECT sandbox_id FROM sandboxes WHERE NOT ended").fetchall()
-            }
-
-    def last_sample_at(self, sandbox_ids: Sequence[str]) -> dict[str, datetime]:
-        """Time (UTC) of the newest stored sample of each given sandbox that has any."""
-        wanted = set(sandbox_ids)
-        found: dict[str, datetime] = {}
-        now = datetime.now(UTC)
-        with self._reading() as cur:
-            for lookback in _LAST_SAMPLE_LOOKBACKS:
-                if not wanted:
-                    break
-                ids = pa.table({"sandbox_id": pa.array(sorted(wanted), pa.string())})
-                since = now - lookback if lookback is not None else datetime.min.replace(tzinfo=UTC)
-                cur.register("_wanted", ids)
-                rows = cur.execute(
-                    """SELECT sandbox_id, max(ts) FROM samples
-                    WHERE ts >= ? AND sandbox_id IN (SELECT sandbox_id FROM _wanted)
-                    GROUP BY sandbox_id""",
-                    [since],
-                ).fetchall()
-                cur.unregister("_wanted")
-                for sandbox_id, ts in rows:
-                    found[sandbox_id] = utc(ts)
-                    wanted.discard(sandbox_id)
-        return found
-
-    def newest_event_at(self) -> datetime | None:
-        """Time (UTC) of the newest stored lifecycle event, None when there is none."""
-        with self._reading() as cur:
-            row = cur.execute("SELECT max(ts) FROM events").fetchone()
-        return utc(row[0]) if row and row[0] is not None else None
-
-    def snapshot(self, kind: str) -> str | None:
-        """The latest JSON document saved as `kind`, None when there is none."""
-        with self._reading() as cur:
-            row = cur.execute("SELECT json_text FROM snapshots WHERE kind = ?", [kind]).fetchone()
-        return str(row[0]) if row else None
-
-    def last_run(self, job: str) -> CollectorRun | None:
-        """The latest recorded run of `job` (by start time), None when it never ran."""
-        with self._reading() as cur:
-            row = cur.execute(
-                """SELECT job, started_at, ended_at, rows_written, error, retry_after_s
-                FROM collector_runs WHERE job = ? ORDER BY started_at DESC LIMIT 1""",
-                [job],
-            ).fetchone()
-        if row is None:
-            return None
-        return CollectorRun(row[0], utc(row[1]), utc(row[2]), int(row[3]), row[4], row[5])
-
-    def sandbox_row(self, sandbox_id: str) -> SandboxRow | None:
-        """The sandbox's latest details as listed (`seen_at` is its last sighting)."""
-        with self._reading() as cur:
-            row = cur.execute(
-                """SELECT sandbox_id, template_id, alias, state, cpu_count, memory_mb,
-                    disk_size_mb, started_at, end_at, metadata_json, last_seen_at
-                FROM sandboxes WHERE sandbox_id = ?""",
-                [sandbox_id],
-            ).fetchone()
-        if row is None:
-            return None
-        metadata: dict[str, Any] = json.loads(row[9])
-        return SandboxRow(
-            sandbox_id=row[0],
-            template_id=row[1],
-            alias=row[2],
-            state=row[3],
-            cpu_count=row[4],
-            memory_mb=row[5],
-            disk_size_mb=row[6],
-            started_at=utc(row[7]),
-            end_at=utc(row[8]),
-            metadata={str(k): str(v) for k, v in metadata.items()},
-            seen_at=utc(row[10]),
-        )

@@ -64,12 +64,14 @@ def test_upsert_keeps_first_seen_and_updates_the_rest(store: MonitorStore) -> No
     later = sandbox("a", 10, state="paused", alias="web", metadata={"k": "v"})
     assert store.upsert_sandboxes([sandbox("a", 5), later]) == 1  # latest in batch wins
 
-    row = store.sandbox_row("a")
-    assert row == later
+    row = store.sandbox_record("a")
+    assert row is not None
+    assert (row.state, row.alias, row.metadata_json) == ("paused", "web", '{"k": "v"}')
+    assert (row.first_seen_at, row.last_seen_at) == (T0, at(10))
     listed = store.sandboxes().set_index("sandbox_id")
     assert listed.loc["a", "first_seen_at"] == T0
     assert listed.loc["a", "last_seen_at"] == at(10)
-    assert store.sandbox_row("missing") is None
+    assert store.sandbox_record("missing") is None
 
 
 def test_mark_ended_keeps_a_known_reason(store: MonitorStore) -> None:

@@ -1,16 +1,18 @@
-"""The operations questions on small hand-built data: values, order, limits, and the triage
-table's latest samples, slopes and life-long peaks wherever the samples live."""
+"""The fleet now: the sandbox list and one sandbox's record, the live ids, the team's
+peaks, and the triage table's latest samples, slopes and life-long peaks wherever the
+samples live."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import fields
+from datetime import UTC, timedelta
 
 import pandas as pd
 import pytest
 
-from storage import MonitorStore
-from storage.latest_samples import scan_ranges
-from storage.rows import EventRow, IncidentRow, LogLineRow, SandboxEndRow, TeamSampleRow
+from storage import MonitorStore, SandboxRecord, tables
+from storage.reads.latest_samples import scan_ranges
+from storage.rows import SandboxEndRow
 from tests.storage.rowmaker import GIB, T0, at, sample, samples_every_5s, sandbox
 
 TRIAGE_EXTRA = [
@@ -33,25 +35,6 @@ def _ramp(sandbox_id: str, from_s: int, until_s: int) -> list:  # type: ignore[t
         sample(sandbox_id, t, mem_used_bytes=1000 + 10 * t, disk_used_bytes=GIB + 100 * t)
         for t in range(from_s, until_s, 5)
     ]
-
-
-def test_team_activity_keeps_the_max_of_each_bucket(store: MonitorStore) -> None:
-    store.add_team_samples(
-        [TeamSampleRow(at(t), 10 + t // 5, t / 100) for t in range(0, 600, 5)]
-        + [TeamSampleRow(at(600), 999, 9.0)]  # at `end`: outside
-    )
-    got = store.team_activity(T0, at(600), 10)  # 60 s buckets
-    assert list(got.columns) == ["bucket_start", "concurrent_sandboxes", "sandbox_start_rate"]
-    assert str(got["bucket_start"].dtype) == "datetime64[us, UTC]"
-    assert got["bucket_start"].tolist() == [at(60 * i) for i in range(10)]
-    assert got["concurrent_sandboxes"].tolist() == [10 + 12 * i + 11 for i in range(10)]
-    assert got["sandbox_start_rate"].iloc[-1] == pytest.approx(5.95)
-    sparse = store.team_activity(at(-3600), at(120), 1000)  # 4 s buckets, most empty
-    assert len(sparse) == 24
-    with pytest.raises(ValueError, match="empty range"):
-        store.team_activity(T0, T0, 10)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        store.team_activity(datetime(2026, 1, 1), T0, 10)
 
 
 def test_triage_rows_latest_sample_slopes_and_order(store: MonitorStore) -> None:
@@ -186,67 +169,29 @@ def test_sandbox_record_of_live_ended_and_unknown(store: MonitorStore) -> None:
 
     a = store.sandbox_record("a")
     assert a is not None
-    assert list(a) == list(store.sandboxes().columns)
-    assert a["alias"] == "web" and a["ended"] is False and a["ended_at"] is None
-    assert a["started_at"] == T0 and a["started_at"].tzinfo is UTC  # type: ignore[union-attr]
-    assert a["metadata_json"] == '{"owner": "tests"}'
+    assert a.alias == "web" and a.ended is False and a.ended_at is None
+    assert a.started_at == T0 and a.started_at.tzinfo is UTC
+    assert a.metadata_json == '{"owner": "tests"}'
     b = store.sandbox_record("b")
-    assert b is not None and b["ended"] is True and b["last_seen_at"] == at(60)
+    assert b is not None and b.ended is True and b.last_seen_at == at(60)
     assert store.sandbox_record("nope") is None
 
 
-def test_sandbox_incidents_of_one_sandbox_oldest_first(store: MonitorStore) -> None:
-    store.upsert_sandboxes([sandbox("a", template_id="big")])
+def test_a_record_and_a_listed_row_are_the_table_s_columns(store: MonitorStore) -> None:
+    store.upsert_sandboxes([sandbox("a")])
+    record = store.sandbox_record("a")
+    listed = store.sandboxes().iloc[0]
 
-    def incident(sandbox_id: str, s: int, kind: str = "oom_confirmed") -> IncidentRow:
-        return IncidentRow(sandbox_id, kind, at(s), at(s + 1), "python", 7, GIB, GIB, "log")  # type: ignore[arg-type]
-
-    store.add_incidents([incident("a", 50), incident("b", 10), incident("a", 20, "oom_suspected")])
-    got = store.sandbox_incidents("a")
-    assert list(got.columns) == list(store.incidents_since(T0).columns)
-    assert got["at"].tolist() == [at(20), at(50)]
-    assert got["kind"].tolist() == ["oom_suspected", "oom_confirmed"]
-    assert got["template_id"].tolist() == ["big", "big"]
-    assert store.sandbox_incidents("none").empty
-
-
-def test_latest_events_newest_first_with_a_limit(store: MonitorStore) -> None:
-    store.add_events(
-        [
-            EventRow(f"e{s}", "a" if s % 2 else "b", "killed", at(s), "t", None, "{}")
-            for s in range(10)
-        ]
-    )
-    got = store.latest_events(3)
-    assert list(got.columns) == list(store.events_since(T0).columns)
-    assert got["event_id"].tolist() == ["e9", "e8", "e7"]
-    assert store.latest_events(2, sandbox_id="b")["event_id"].tolist() == ["e8", "e6"]
-    assert store.latest_events(0).empty
-    with pytest.raises(ValueError, match="limit"):
-        store.latest_events(-1)
+    assert [f.name for f in fields(SandboxRecord)] == list(tables.SANDBOXES.names)
+    assert list(listed.index) == list(tables.SANDBOXES.names)
+    assert record is not None
+    assert {k: getattr(record, k) for k in ("sandbox_id", "memory_mb", "state")} == {
+        "sandbox_id": listed["sandbox_id"],
+        "memory_mb": listed["memory_mb"],
+        "state": listed["state"],
+    }
 
 
-def test_actions_since_newest_first_with_lists(store: MonitorStore) -> None:
-    store.record_action(at(0), "ann", "pause", ["a"], "ok", "paused")
-    store.record_action(at(10), "bob", "delete", ["a", "b"], "failed", "already gone (404)")
-    store.record_action(at(20), "ann", "extend", ["c"], "ok", "extended")
-
-    got = store.actions_since(at(5))
-    assert list(got.columns) == ["acted_at", "actor", "action", "sandbox_ids", "outcome", "detail"]
-    assert got["acted_at"].tolist() == [at(20), at(10)]
-    assert got.loc[1, "sandbox_ids"] == ["a", "b"]
-    assert type(got.loc[1, "sandbox_ids"]) is list
-    assert store.actions_since(T0, limit=1)["action"].tolist() == ["extend"]
-    assert store.actions_since(at(21)).empty
-
-
-def test_logs_between_keeps_the_newest_lines_in_time_order(store: MonitorStore) -> None:
-    store.add_log_lines(
-        [LogLineRow("a", at(s), "info", f"line {s}", "{}") for s in range(10)]
-        + [LogLineRow("b", at(5), "info", "other", "{}")]
-    )
-    got = store.logs_between("a", at(2), at(8), limit=3)
-    assert list(got.columns) == ["ts", "level", "message", "fields_json"]
-    assert got["message"].tolist() == ["line 5", "line 6", "line 7"]  # [start, end)
-    assert len(store.logs_between("a", T0, at(100))) == 10
-    assert store.logs_between("a", at(100), at(200)).empty
+def test_live_ids_and_team_peaks_of_an_empty_store(store: MonitorStore) -> None:
+    assert store.live_sandbox_ids() == set()
+    assert store.team_peaks().empty

@@ -1,16 +1,15 @@
-"""The dashboard's questions on small hand-built data: shapes, values, and spikes kept."""
+"""Gauges over time on small hand-built data: shapes, values, and spikes kept."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-import pandas as pd
 import pytest
 
 from storage import MonitorStore
 from storage.downsample import sandbox_plan, team_plan
-from storage.rows import CollectorRun, LogLineRow
-from tests.storage.rowmaker import GIB, T0, at, sample, samples_every_5s, sandbox
+from storage.rows import TeamSampleRow
+from tests.storage.rowmaker import GIB, T0, at, sample, samples_every_5s
 
 SERIES_COLUMNS = [
     "bucket_start",
@@ -147,65 +146,27 @@ def test_plans_respect_max_points_and_round_widths_up() -> None:
         team_plan(T0, T0, 10, raw_kept_from=None, rollup_done_until=None)
 
 
-def test_hottest_sandboxes_by_each_gauge(store: MonitorStore) -> None:
-    store.upsert_sandboxes([sandbox("a"), sandbox("b"), sandbox("c", template_id="big")])
-    store.add_samples(
-        [
-            sample("a", 0, mem_used_bytes=GIB // 2, cpu_used_pct=90.0),
-            sample("a", 5, mem_used_bytes=GIB // 10),
-            sample("b", 0, mem_used_bytes=GIB // 4, disk_used_bytes=2 * GIB - 1),
-            sample("c", 0, mem_used_bytes=GIB - 1),
-            sample("c", -600, mem_used_bytes=GIB),  # before `since`
-        ]
+def test_team_activity_keeps_the_max_of_each_bucket(store: MonitorStore) -> None:
+    store.add_team_samples(
+        [TeamSampleRow(at(t), 10 + t // 5, t / 100) for t in range(0, 600, 5)]
+        + [TeamSampleRow(at(600), 999, 9.0)]  # at `end`: outside
     )
-    by_mem = store.hottest_sandboxes(at(-60), 2)
-    assert by_mem["sandbox_id"].tolist() == ["c", "a"]
-    assert by_mem.loc[0, "template_id"] == "big"
-    assert by_mem.loc[1, "peak_mem_pct"] == pytest.approx(50.0)
-    assert by_mem.loc[1, "mem_used_bytes"] == GIB // 10  # latest sample
-    assert by_mem.loc[1, "samples"] == 2
-    assert store.hottest_sandboxes(at(-60), 1, by="cpu")["sandbox_id"].tolist() == ["a"]
-    assert store.hottest_sandboxes(at(-60), 1, by="disk")["sandbox_id"].tolist() == ["b"]
-    with pytest.raises(ValueError, match="by must be"):
-        store.hottest_sandboxes(T0, 1, by="heat")
+    got = store.team_activity(T0, at(600), 10)  # 60 s buckets
+    assert list(got.columns) == ["bucket_start", "concurrent_sandboxes", "sandbox_start_rate"]
+    assert str(got["bucket_start"].dtype) == "datetime64[us, UTC]"
+    assert got["bucket_start"].tolist() == [at(60 * i) for i in range(10)]
+    assert got["concurrent_sandboxes"].tolist() == [10 + 12 * i + 11 for i in range(10)]
+    assert got["sandbox_start_rate"].iloc[-1] == pytest.approx(5.95)
+    sparse = store.team_activity(at(-3600), at(120), 1000)  # 4 s buckets, most empty
+    assert len(sparse) == 24
+    with pytest.raises(ValueError, match="empty range"):
+        store.team_activity(T0, T0, 10)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.team_activity(datetime(2026, 1, 1), T0, 10)
 
 
-def test_logs_around_a_time(store: MonitorStore) -> None:
-    lines = [LogLineRow("a", at(s), "info", f"line {s}", "{}") for s in range(10)]
-    store.add_log_lines([*lines, LogLineRow("b", at(5), "info", "other", "{}")])
-    got = store.logs_around("a", at(5), before=3, after=2)
-    assert list(got.columns) == ["ts", "level", "message", "fields_json"]
-    assert got["message"].tolist() == ["line 3", "line 4", "line 5", "line 6", "line 7"]
-
-
-def test_data_freshness_per_job(store: MonitorStore) -> None:
-    store.record_run(CollectorRun("list", at(0), at(1), 10, None))
-    store.record_run(CollectorRun("list", at(5), at(6), 0, "HTTP 429", retry_after_s=30.0))
-    store.record_run(CollectorRun("events", at(0), at(2), 3, "timeout"))
-
-    got = store.data_freshness(at(61)).set_index("job")
-    assert list(got.columns) == [
-        "last_run_at",
-        "last_success_at",
-        "age_s",
-        "rows_written",
-        "last_error",
-        "retry_after_s",
-    ]
-    assert got.loc["list", "last_run_at"] == at(6)
-    assert got.loc["list", "last_success_at"] == at(1)
-    assert got.loc["list", "age_s"] == 60.0
-    assert got.loc["list", "last_error"] == "HTTP 429"
-    assert got.loc["list", "retry_after_s"] == 30.0
-    assert pd.isna(got.loc["events", "last_success_at"])
-    assert pd.isna(got.loc["events", "age_s"])
-
-
-def test_empty_store_answers_with_empty_frames(store: MonitorStore) -> None:
+def test_empty_store_answers_with_empty_series(store: MonitorStore) -> None:
     assert store.sandbox_series("a", T0, at(60), 10).empty
     assert list(store.team_usage(T0, at(86400), 100).columns) == TEAM_COLUMNS
-    assert store.hottest_sandboxes(T0, 10).empty
-    assert store.team_peaks().empty
-    assert store.data_freshness(T0).empty
-    assert store.newest_event_at() is None
-    assert store.live_sandbox_ids() == set()
+    assert store.team_activity(T0, at(60), 10).empty
+    assert store.last_sample_at(["a"]) == {}

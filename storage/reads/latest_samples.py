@@ -1,7 +1,7 @@
 """SQL pieces of the triage table: each sandbox's latest sample, trend slopes and life-long
 memory peak, read so that a refresh touches only the row groups it needs.
 
-Pure functions building SQL and parameters; `OpsQuestions.triage_rows` runs them.
+Pure functions building SQL and parameters; `FleetReads.triage_rows` runs them.
 """
 
 from __future__ import annotations
