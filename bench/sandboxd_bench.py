@@ -23,9 +23,7 @@ from pathlib import Path
 import httpx
 from e2b import Sandbox
 
-# The helper that starts a real sandboxd lives with the tests, which share it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 
 CGROUP_PARENT = f"sandboxd-bench-{os.getpid()}"
 HTTP_TIMEOUT_S = 30.0

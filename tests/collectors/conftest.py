@@ -12,10 +12,10 @@ import pytest
 
 from collectors import Collector, CollectorConfig
 from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
+from sandboxd.testing import RunningSandboxd
 from storage import MonitorStore
 from tests.collectors.faults import FaultyAPI
 from tests.collectors.helpers import FAST
-from tests.sandboxd.running_sandboxd import RunningSandboxd
 from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd, sdk_env, small_sandbox
 
 MakeCollector = Callable[..., Collector]

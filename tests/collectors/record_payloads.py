@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 from e2b import CommandExitException, Sandbox
 
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 from tests.sandboxd.kernel_oom import MEMORY_BOMB
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
 # Grows to ~112 MiB (of 128) in 8 MiB steps, holds it 2 s, then exits.

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from sandboxd.testing import SOURCE_ROOT, RunningSandboxd
 from tests.collectors.helpers import assert_nothing_doubled, query, sampled_seconds
-from tests.sandboxd.running_sandboxd import REPOSITORY, RunningSandboxd
 from tests.sandscope.sandscope_process import SandscopeProcess
 
 RUN_LINE = re.compile(r"^\d\d:\d\d:\d\d (?P<job>\w+)\s+ok\s+(?P<rows>\d+) rows")
@@ -73,7 +73,7 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_doubles_nothing(
     printed: Counter[str] = Counter()
     rng = random.Random(4)
     for _ in range(3):
-        collecting = SandscopeProcess(env, REPOSITORY, "collect")
+        collecting = SandscopeProcess(env, SOURCE_ROOT, "collect")
         wait_for_runs(collecting, 7)
         time.sleep(rng.uniform(0.5, 2.0))  # somewhere in the middle of the jobs' writes
         assert collecting.stop(signal.SIGKILL)[0] == -signal.SIGKILL
@@ -87,7 +87,7 @@ def test_kill_9_mid_run_then_restart_loses_nothing_and_doubles_nothing(
         assert_nothing_doubled(db_path)
         time.sleep(2.5)  # down long enough to miss a few seconds of samples
 
-    last = SandscopeProcess(env, REPOSITORY, "collect")
+    last = SandscopeProcess(env, SOURCE_ROOT, "collect")
     wait_for_runs(last, 14)
     time.sleep(1.0)
     assert last.stop(signal.SIGTERM)[0] == 0, last.show()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from e2b import Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
+from sandboxd.testing import RunningSandboxd, api_client, running_sandboxd
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from e2b import CommandExitException, Sandbox
 
 from sandboxd.isolation.cgroups import CGROUP_ROOT
+from sandboxd.testing import running_sandboxd
 from tests.sandboxd.kernel_oom import MEMORY_BOMB, needs_kernel_oom
-from tests.sandboxd.running_sandboxd import running_sandboxd
 
 
 @needs_kernel_oom

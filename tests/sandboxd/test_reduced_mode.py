@@ -10,7 +10,7 @@ import httpx
 import pytest
 from e2b import Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 
 # Box uids of this module's own: never those of another test's sandboxd.
 UID_BASE = 450_000 + (os.getpid() % 500) * 100

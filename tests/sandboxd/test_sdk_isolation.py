@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from e2b import CommandExitException, Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="full isolation (namespaces as an unprivileged uid) needs root"

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from sandboxd.testing import RunningSandboxd, api_client, running_sandboxd
 from sandscope.demo import ROLES, TEMPLATES, Demo, DemoTarget, DemoTimings, Role, workload_script
 from tests.sandboxd.kernel_oom import needs_kernel_oom
-from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
 
 pytestmark = needs_kernel_oom  # the demo's memory sandbox is OOM-killed
 FAST = DemoTimings(

@@ -26,7 +26,7 @@ from e2b import Sandbox
 
 from sandboxd.agent import AgentClient, AgentEvent, ProcessEnded
 from sandboxd.agent.channel import MAX_LINE_BYTES
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 
 TIMEOUT_S = 30.0
 HOSTILE_LINE_BYTES = 64 << 20  # past the host's line bound, and still small for this machine

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client, running_sandboxd
+from sandboxd.testing import RunningSandboxd, api_client, running_sandboxd
 from tests.security.second_user import run_as_attacker
 
 

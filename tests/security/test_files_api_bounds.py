@@ -25,7 +25,7 @@ import pytest
 from e2b import Sandbox
 from e2b.exceptions import InvalidArgumentException
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 
 MIB = 1 << 20
 # What one request may add to sandboxd's peak RSS. The fixed code holds one 256 KiB chunk and

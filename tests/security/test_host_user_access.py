@@ -20,7 +20,7 @@ import httpx
 import pytest
 from e2b import AsyncSandbox, Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 from tests.security.second_user import run_as_attacker
 
 pytestmark = pytest.mark.usefixtures("sdk_env")

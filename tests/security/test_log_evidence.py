@@ -21,11 +21,11 @@ from sandboxd.isolation.base import OomKill
 from sandboxd.journal import Journal
 from sandboxd.records import SandboxRecord
 from sandboxd.store import Store
+from sandboxd.testing import RunningSandboxd, api_client
 from storage import MonitorStore
 from tests.collectors.conftest import MakeCollector, db_path, make_collector
 from tests.collectors.helpers import wait_for
 from tests.sandboxd.kernel_oom import MEMORY_BOMB, needs_kernel_oom
-from tests.sandboxd.running_sandboxd import RunningSandboxd, api_client
 
 __all__ = ["db_path", "make_collector"]
 

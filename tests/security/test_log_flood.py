@@ -16,7 +16,7 @@ import time
 from e2b import AsyncSandbox
 
 from sandboxd.log_budget import LOG_BURST_LINES, LOG_LINES_PER_S
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 
 PROCESSES = 2000
 LINES_CAUSED = 2 * PROCESSES  # a start and an end each

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from tests.sandboxd.running_sandboxd import REPOSITORY, START_TIMEOUT_S, stop
+from sandboxd.testing import SOURCE_ROOT, START_TIMEOUT_S, stop
 
 ALLOW_SETTING = "SANDBOXD_ALLOW_PUBLIC_HOST"
 
@@ -25,7 +25,7 @@ def test_a_public_host_is_refused_unless_allowed(tmp_path: object) -> None:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "sandboxd"],
-        cwd=REPOSITORY,
+        cwd=SOURCE_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -23,9 +23,9 @@ import psutil
 import pytest
 from e2b import Sandbox
 
-from tests.sandboxd.running_sandboxd import (
+from sandboxd.testing import (
     READY_LINE,
-    REPOSITORY,
+    SOURCE_ROOT,
     RunningSandboxd,
     running_sandboxd,
     stop,
@@ -136,7 +136,7 @@ def _refusal(data_dir: Path, prefix: list[str], **settings: str) -> tuple[int | 
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
             [*prefix, sys.executable, "-m", "sandboxd"],
-            cwd=REPOSITORY,
+            cwd=SOURCE_ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=log_file,

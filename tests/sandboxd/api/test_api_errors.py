@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 
 
 def assert_problem(response: httpx.Response, status: int, text: str = "") -> None:

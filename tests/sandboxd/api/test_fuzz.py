@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 from tests.reference_specs import API_SPEC, EVENTS_SPEC, needs_reference_specs
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 
 pytestmark = needs_reference_specs
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from e2bapi.models.templates import Template
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 
 WAIT_S = 15.0
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from sandboxd.isolation.reduced_uid import (
     uids_with_processes,
 )
 from sandboxd.isolation.uids import HostUidPool, accounts_in_range
+from sandboxd.testing import SOURCE_ROOT
 from tests.sandboxd.isolation.helpers import TEST_UID_BASE, Loop
-from tests.sandboxd.running_sandboxd import REPOSITORY
 
 # Past the uids test_reduced's boxes take.
 UID = TEST_UID_BASE + 99
@@ -80,7 +80,7 @@ def test_root_in_a_namespace_without_the_uid_cannot() -> None:
     )
     done = subprocess.run(
         ["/usr/bin/unshare", "--user", "--map-root-user", sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=30, check=False, cwd=REPOSITORY,
+        capture_output=True, text=True, timeout=30, check=False, cwd=SOURCE_ROOT,
     )  # fmt: skip
     if "unshare failed" in done.stderr:
         pytest.skip("cannot make a user namespace here")
