@@ -3,12 +3,13 @@
 Routes: `GET /health` (204), `GET|POST /files`, and Connect RPCs at
 `POST /<package.Service>/<Method>` for process.Process and filesystem.Filesystem.
 Each request is routed by `E2b-Sandbox-Id` (see target.py), checked for the
-sandbox's access token and for a known user, then served by the sandbox's agent.
+sandbox's access token and for a known user, counted against the sandbox's limits on
+requests in flight (see inflight.py), then served by the sandbox's agent.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,11 +19,13 @@ from starlette.routing import Route
 from sandboxd.agent import AgentError
 from sandboxd.envd import connect, files_api, filesystem_service, process_service
 from sandboxd.envd.connect import ConnectError
+from sandboxd.envd.inflight import HeldResponse, InFlightLimits, Slot, kind_of
 from sandboxd.envd.protojson import KEEPALIVE_EVENT
 from sandboxd.envd.target import (
     EnvdTarget,
     Resolver,
     find_target,
+    sandbox_id_of,
     signature_ok,
     token_ok,
     user_of,
@@ -34,8 +37,10 @@ _UNARY = {
 }
 
 
-def create_envd_app(resolve: Resolver) -> Starlette:
-    """The envd app; `resolve(sandbox_id)` gives the sandbox's target, None if unknown."""
+def create_envd_app(resolve: Resolver, limits: InFlightLimits | None = None) -> Starlette:
+    """The envd app; `resolve(sandbox_id)` gives the sandbox's target, None if unknown.
+    `limits` caps each sandbox's requests in flight (inflight.py's defaults if None)."""
+    in_flight = limits or InFlightLimits()
 
     async def health(request: Request) -> Response:
         target = find_target(request, resolve)
@@ -53,27 +58,31 @@ def create_envd_app(resolve: Resolver) -> Starlette:
             user_of(request, params.get("username"))
         except LookupError as exc:
             return files_api.api_error(401, str(exc))
+        slot = in_flight.take(sandbox_id_of(request) or "", "call")
+        if slot is None:
+            return files_api.api_error(429, in_flight.refusal("call"))
         if request.method == "GET":
-            return await files_api.download(request, target.agent)
-        return await files_api.upload(request, target.agent)
+            return await _held(slot, files_api.download(request, target.agent))
+        return await _held(slot, files_api.upload(request, target.agent))
 
     async def rpc(request: Request) -> Response:
         target = find_target(request, resolve)
         if isinstance(target, Response):
             return target
         service, method = request.path_params["service"], request.path_params["method"]
+        if not token_ok(request, target):
+            error = ConnectError("unauthenticated", "invalid or missing access token")
+            return connect.error_response(error)
         try:
-            if not token_ok(request, target):
-                raise ConnectError("unauthenticated", "invalid or missing access token")
-            try:
-                user_of(request)
-            except LookupError as exc:
-                raise ConnectError("unauthenticated", str(exc)) from None
-            return await _serve(request, target, service, method)
-        except AgentError as exc:
-            return connect.error_response(ConnectError.from_agent(exc))
-        except ConnectError as exc:
-            return connect.error_response(exc)
+            user_of(request)
+        except LookupError as exc:
+            return connect.error_response(ConnectError("unauthenticated", str(exc)))
+        kind = kind_of(service, method)
+        slot = in_flight.take(sandbox_id_of(request) or "", kind)
+        if slot is None:
+            error = ConnectError("resource_exhausted", in_flight.refusal(kind))
+            return connect.error_response(error)
+        return await _held(slot, _answer(request, target, service, method))
 
     routes = [
         Route("/health", health, methods=["GET"]),
@@ -81,6 +90,26 @@ def create_envd_app(resolve: Resolver) -> Starlette:
         Route("/{service}/{method}", rpc, methods=["POST"]),
     ]
     return Starlette(routes=routes)
+
+
+async def _held(slot: Slot, answer: Awaitable[Response]) -> Response:
+    """`answer`, holding `slot` until it has been sent (released at once if it fails)."""
+    try:
+        response = await answer
+    except BaseException:
+        slot.release()
+        raise
+    return HeldResponse(response, slot)
+
+
+async def _answer(request: Request, target: EnvdTarget, service: str, method: str) -> Response:
+    """The RPC's answer, its failures as Connect errors."""
+    try:
+        return await _serve(request, target, service, method)
+    except AgentError as exc:
+        return connect.error_response(ConnectError.from_agent(exc))
+    except ConnectError as exc:
+        return connect.error_response(exc)
 
 
 async def _serve(request: Request, target: EnvdTarget, service: str, method: str) -> Response:
