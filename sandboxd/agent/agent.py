@@ -51,7 +51,6 @@ Ops (arguments -> result):
     resize pid, cols, rows                      -> {}
     list                                        -> {"processes": [{pid, cmd, args, envs,
                                                     cwd, tag, pty}]}
-    set_env envs                                -> {} (merged into the base env)
     open   path, mode ("r" | "w")               -> {"handle", "path", "size"}
     read   handle, max_bytes                    -> {"data", "eof"}
     write  handle, data                         -> {}
@@ -596,7 +595,6 @@ class Agent:
             "close_stdin": self.op_close_stdin,
             "resize": self.op_resize,
             "list": self.op_list,
-            "set_env": self.op_set_env,
             "open": self.op_open,
             "read": self.op_read,
             "write": self.op_write,
@@ -879,10 +877,6 @@ class Agent:
 
     def op_remove(self, msg: Json) -> Json:
         self.files.remove(arg_str(msg, "path"))
-        return {}
-
-    def op_set_env(self, msg: Json) -> Json:
-        self.base_env.update(arg_str_map(msg, "envs"))
         return {}
 
     # -- process output, under flow control --

@@ -168,10 +168,6 @@ class AgentClient:
         result = await self._channel.call("list", {})
         return [ProcessInfo.from_result(item) for item in result["processes"]]
 
-    async def set_env(self, envs: Mapping[str, str]) -> None:
-        """Add to the base environment of processes started from now on."""
-        await self._channel.call("set_env", {"envs": dict(envs)})
-
     # --- files ---
 
     async def read_file(self, path: str) -> bytes:
