@@ -260,9 +260,7 @@ def machine() -> str:
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[Row]:
     with (
         tempfile.TemporaryDirectory(prefix="sandboxd-bench-") as data_dir,
-        running_sandboxd(
-            Path(data_dir), SANDBOXD_CGROUP_PARENT=f"sandboxd-bench-{os.getpid()}"
-        ) as server,
+        running_sandboxd(Path(data_dir), SANDBOXD_CGROUP_PARENT=CGROUP_PARENT) as server,
         httpx.Client(
             base_url=server.api_url, headers={"X-API-Key": server.api_key}, timeout=HTTP_TIMEOUT_S
         ) as api,
