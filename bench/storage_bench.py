@@ -158,10 +158,10 @@ def measure(store: MonitorStore, sandboxes: int, now: datetime, repeat: int) -> 
             100,
         ),
         timed(
-            "hottest 10 now (peaks over 15 min)",
-            lambda i: store.hottest_sandboxes(now - timedelta(minutes=15), 10, "mem"),
+            "triage table, every live sandbox",
+            lambda i: store.triage_rows(now),
             repeat,
-            20,
+            None,
         ),
         timed(
             "last_sample_at, all sandboxes",

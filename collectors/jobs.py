@@ -96,10 +96,10 @@ def _note_gaps(
 def _end_sandboxes(ctx: JobContext, gone: Sequence[str], now: datetime) -> None:
     """Mark sandboxes that left the list as ended, with the reason of their killed event
     when the API has one (one paged events call for all of them)."""
-    last_known = [row for row in map(ctx.store.sandbox_row, gone) if row is not None]
+    last_known = [row for row in map(ctx.store.sandbox_record, gone) if row is not None]
     if not last_known:
         return
-    since = min(row.seen_at for row in last_known) - CLOCK_SLACK
+    since = min(row.last_seen_at for row in last_known) - CLOCK_SLACK
     killed_events = ctx.client.run(actions.team_events(types=[parse.KILLED_EVENT], since=since))
     killed = {row.sandbox_id: row for row in parse.event_rows(killed_events)}
     ends = [parse.end_row(row, killed.get(row.sandbox_id), now) for row in last_known]
@@ -146,9 +146,11 @@ def events(ctx: JobContext) -> int:
 def _apply_kills(ctx: JobContext, killed: Sequence[EventRow], now: datetime) -> None:
     ends: list[SandboxEndRow] = []
     for event in killed:
-        known = ctx.store.sandbox_row(event.sandbox_id)
+        known = ctx.store.sandbox_record(event.sandbox_id)
         if known is not None:
-            ends.append(SandboxEndRow(event.sandbox_id, known.seen_at, event.ts, event.kill_reason))
+            ends.append(
+                SandboxEndRow(event.sandbox_id, known.last_seen_at, event.ts, event.kill_reason)
+            )
         ctx.watch.flag(Trouble(event.sandbox_id, "ended", event.ts, end_reason=event.kill_reason))
     ctx.wrote(ctx.store.mark_ended(ends))
     ctx.wrote(ctx.store.add_incidents(oom.confirmed_from_events(killed, now)))

@@ -15,6 +15,7 @@ from e2bapi.models.events import SandboxEvent
 from e2bapi.models.logs import SandboxLogEntry
 from e2bapi.models.metrics import MaxTeamMetric, SandboxMetric, TeamMetric
 from e2bapi.models.sandboxes import ListedSandbox
+from storage import SandboxRecord
 from storage.rows import (
     EventRow,
     LogLineRow,
@@ -58,7 +59,7 @@ def sandbox_rows(listed: Iterable[ListedSandbox], seen_at: datetime) -> list[San
             started_at=utc(sandbox.started_at),
             end_at=utc(sandbox.end_at),
             metadata=dict(sandbox.metadata or {}),
-            seen_at=utc(seen_at),
+            last_seen_at=utc(seen_at),
         )
         for sandbox in listed
     ]
@@ -185,7 +186,7 @@ def log_line_rows(sandbox_id: str, entries: Iterable[SandboxLogEntry]) -> list[L
 
 
 def end_row(
-    last_known: SandboxRow, killed: EventRow | SandboxEvent | None, now: datetime
+    last_known: SandboxRow | SandboxRecord, killed: EventRow | SandboxEvent | None, now: datetime
 ) -> SandboxEndRow:
     """Why and when a sandbox that left the list ended.
 
@@ -197,12 +198,12 @@ def end_row(
             reason, at = kill_reason(killed), utc(killed.timestamp)
         else:
             reason, at = killed.kill_reason, killed.ts
-        return SandboxEndRow(last_known.sandbox_id, last_known.seen_at, at, reason)
+        return SandboxEndRow(last_known.sandbox_id, last_known.last_seen_at, at, reason)
     if utc(last_known.end_at) <= utc(now):
         return SandboxEndRow(
-            last_known.sandbox_id, last_known.seen_at, utc(last_known.end_at), TIMEOUT_REASON
+            last_known.sandbox_id, last_known.last_seen_at, utc(last_known.end_at), TIMEOUT_REASON
         )
-    return SandboxEndRow(last_known.sandbox_id, last_known.seen_at, None, None)
+    return SandboxEndRow(last_known.sandbox_id, last_known.last_seen_at, None, None)
 
 
 def snapshot_json(items: Sequence[Any]) -> str:

@@ -77,15 +77,14 @@ def incidents(rows: Sequence[IncidentRow]) -> pa.Table:
 
 
 def sandboxes(rows: Sequence[SandboxRow]) -> pa.Table:
-    """One row per sandbox: of several sightings in the batch, the latest (`seen_at`) wins."""
+    """One row per sandbox: of several sightings in the batch, the latest wins."""
     latest: dict[str, SandboxRow] = {}
     for row in rows:
         kept = latest.get(row.sandbox_id)
-        if kept is None or row.seen_at >= kept.seen_at:
+        if kept is None or row.last_seen_at >= kept.last_seen_at:
             latest[row.sandbox_id] = row
     getters: Getters = {
         "metadata_json": lambda r: json.dumps(r.metadata, sort_keys=True),
-        "last_seen_at": lambda r: r.seen_at,
     }
     schema = tables.SANDBOXES.arrow_schema(tables.SANDBOX_SIGHTING)
     return _table(list(latest.values()), schema, getters)

@@ -18,7 +18,7 @@ TeamMaxMetric = Literal["concurrent_sandboxes", "sandbox_start_rate"]
 
 @dataclass(frozen=True)
 class SandboxRow:
-    """A sandbox's current details, as the list call gave them at `seen_at`."""
+    """A sandbox's current details, as the list call gave them at `last_seen_at`."""
 
     sandbox_id: str
     template_id: str
@@ -30,7 +30,7 @@ class SandboxRow:
     started_at: datetime
     end_at: datetime
     metadata: dict[str, str]
-    seen_at: datetime
+    last_seen_at: datetime
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def sandbox_rows(count: int, started_at: datetime, seen_at: datetime) -> list[Sa
             started_at=started_at,
             end_at=seen_at + timedelta(hours=1),
             metadata={"bench": "1"},
-            seen_at=seen_at,
+            last_seen_at=seen_at,
         )
         for i in range(count)
     ]

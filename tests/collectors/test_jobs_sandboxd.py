@@ -43,7 +43,7 @@ def test_sandboxes_appear_and_samples_keep_arriving(
         10,
         "newer samples",
     )
-    small = store.sandbox_row(ids[1])
+    small = store.sandbox_record(ids[1])
     assert small is not None and (small.template_id, small.memory_mb) == ("small", 128)
     assert len(store.team_peaks()) == 6  # 2 metrics x (1 h, 24 h, 7 d)
     collector.stop()
@@ -73,7 +73,7 @@ def test_a_paused_sandbox_yields_no_samples(
 
     api.post(f"/sandboxes/{paused}/pause").raise_for_status()
     paused_at = datetime.now(UTC)
-    wait_for(lambda: _state(store.sandbox_row(paused)) == "paused", 10, "the pause noticed")
+    wait_for(lambda: _state(store.sandbox_record(paused)) == "paused", 10, "the pause noticed")
     settled = store.last_sample_at([paused])[paused]
     time.sleep(2.0)
 

@@ -51,7 +51,7 @@ def test_listed_sandboxes_become_rows_with_their_details() -> None:
     assert (running.cpu_count, running.memory_mb, running.disk_size_mb) == (2, 512, 1024)
     assert running.metadata == {"owner": "recorder"}
     assert running.started_at == datetime(2026, 11, 26, 22, 4, 12, 972154, tzinfo=UTC)
-    assert running.started_at.tzinfo is UTC and running.seen_at == NOW
+    assert running.started_at.tzinfo is UTC and running.last_seen_at == NOW
     assert rows[SCENE["paused"]].state == "paused"
     assert rows[SCENE["bomb"]].memory_mb == 128
 
@@ -263,7 +263,7 @@ def test_an_end_takes_the_reason_and_time_of_the_killed_event() -> None:
     assert from_model == from_row
     assert from_model.end_reason == "killed by API"
     assert from_model.ended_at == killed.timestamp
-    assert from_model.last_seen_at == row.seen_at
+    assert from_model.last_seen_at == row.last_seen_at
 
 
 def test_an_end_past_its_end_time_without_an_event_is_a_timeout() -> None:

@@ -32,7 +32,7 @@ def sandbox(sandbox_id: str = "sb-1", seen_s: float = 0, **changes: object) -> S
         "started_at": T0,
         "end_at": at(3600),
         "metadata": {"owner": "tests"},
-        "seen_at": at(seen_s),
+        "last_seen_at": at(seen_s),
     }
     fields.update(changes)
     return SandboxRow(**fields)  # type: ignore[arg-type]
