@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
-from urllib.parse import parse_qsl
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sandboxd.api import listing
 from sandboxd.api.parsing import env_map, field_of, int_query, json_object, string_map
 from sandboxd.manager import SandboxManager
 from sandboxd.planning import CreateRequest
 from sandboxd.problems import ApiProblem
-from sandboxd.records import SandboxRecord
 
-STATES = ("running", "paused")
-PAGE_LIMIT_MAX = 100
 # What the v2 connect gives a sandbox when the SDK names no timeout (the SDK's default).
 CONNECT_DEFAULT_TIMEOUT_S = 300
 
@@ -111,11 +105,17 @@ async def resume_sandbox(request: Request) -> Response:
 
 
 async def set_timeout(request: Request) -> Response:
+    """`POST /sandboxes/{id}/timeout`: the end becomes now + `timeout`. The spec allows 0,
+    which ends the sandbox at once (killed, or paused with autoPause; docs/E2B-API.md), so
+    the answer comes after that end rather than at the next expiry check."""
     body = await json_object(request)
     timeout_s = field_of(body, "timeout", int)
     if timeout_s is None:
         raise ApiProblem(400, "'timeout' is required")
-    _manager(request).set_timeout(request.path_params["sandbox_id"], timeout_s)
+    manager = _manager(request)
+    manager.set_timeout(request.path_params["sandbox_id"], timeout_s)
+    if timeout_s == 0:
+        await manager.expire_due()
     return Response(status_code=204)
 
 
@@ -127,64 +127,27 @@ async def refresh_sandbox(request: Request) -> Response:
 
 
 async def list_sandboxes_v1(request: Request) -> Response:
-    """Deprecated: running sandboxes only, no paging."""
-    records = _filtered(request, ("running",))
+    """Deprecated: running sandboxes only, filtered by metadata, no paging."""
+    wanted = listing.v1_filter(request.query_params)
+    records = wanted.select(live.record for live in _manager(request).live.values())
     return JSONResponse([record.listed() for record in records])
 
 
 async def list_sandboxes_v2(request: Request) -> Response:
-    states = _states(request.query_params.get("state"))
-    limit = int_query(request, "limit", PAGE_LIMIT_MAX, 1, PAGE_LIMIT_MAX)
+    """Every filter of the spec, in the asked order, a page at a time (docs/E2B-API.md)."""
+    wanted = listing.v2_filter(request.query_params)
+    limit = int_query(request, "limit", listing.PAGE_LIMIT_MAX, 1, listing.PAGE_LIMIT_MAX)
     assert limit is not None
-    records = _filtered(request, states)
-    after = _decode_token(request.query_params.get("nextToken"))
-    if after is not None:
-        records = [r for r in records if (r.started_at.isoformat(), r.sandbox_id) < after]
-    page, rest = records[:limit], records[limit:]
+    records = wanted.select(live.record for live in _manager(request).live.values())
+    page = listing.page_of(
+        records, request.query_params.get("nextToken"), limit, newest_first=wanted.newest_first
+    )
     headers = {}
-    if rest:
-        last = page[-1]
-        headers["X-Next-Token"] = _encode_token(last.started_at.isoformat(), last.sandbox_id)
-    running = sum(1 for record in records if record.state == "running")
-    if "running" in states:
-        headers["X-Total-Running"] = str(running)
-    return JSONResponse([record.listed() for record in page], headers=headers)
-
-
-def _states(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return STATES
-    states = tuple(part for part in raw.split(",") if part)
-    unknown = [state for state in states if state not in STATES]
-    if unknown:
-        raise ApiProblem(400, f"unknown state {unknown[0]!r}: use running or paused")
-    return states
-
-
-def _filtered(request: Request, states: tuple[str, ...]) -> list[SandboxRecord]:
-    """Live sandboxes in `states` whose metadata has every pair asked for, newest first."""
-    wanted = dict(parse_qsl(request.query_params.get("metadata", ""), keep_blank_values=True))
-    records = [
-        live.record
-        for live in _manager(request).live.values()
-        if live.record.state in states
-        and all(live.record.metadata.get(key) == value for key, value in wanted.items())
-    ]
-    return sorted(records, key=lambda r: (r.started_at.isoformat(), r.sandbox_id), reverse=True)
-
-
-def _encode_token(started_at: str, sandbox_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([started_at, sandbox_id]).encode()).decode()
-
-
-def _decode_token(token: str | None) -> tuple[str, str] | None:
-    if not token:
-        return None
-    try:
-        started_at, sandbox_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError):
-        raise ApiProblem(400, "nextToken is not a token this server gave") from None
-    return str(started_at), str(sandbox_id)
+    if page.next_token is not None:
+        headers["X-Next-Token"] = page.next_token
+    if "running" in wanted.states:
+        headers["X-Total-Running"] = str(sum(1 for r in records if r.state == "running"))
+    return JSONResponse([record.listed() for record in page.records], headers=headers)
 
 
 ROUTES = [
