@@ -1,20 +1,27 @@
 """How often each job runs and how much work one run may do. Plain data, no settings I/O:
-`sandscope` builds it from its settings, tests and benchmarks build it by hand."""
+`sandscope` builds it from its settings, tests and benchmarks build it by hand.
+
+The defaults here are declared once for the whole project: `sandscope.settings` takes the
+defaults of its interval and retention settings from this class."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# E2B samples a sandbox's metrics every 5 s: polling faster reads the same sample again.
+# The jobs that follow up on the poll's findings (team, trouble, backfill) keep its pace.
+_POLL_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class CollectorConfig:
     """Intervals and limits of the collector jobs. Durations are seconds unless named."""
 
-    poll_interval_s: float = 5.0
-    team_interval_s: float = 5.0
+    poll_interval_s: float = _POLL_INTERVAL_S
+    team_interval_s: float = _POLL_INTERVAL_S
     events_interval_s: float = 10.0
-    trouble_interval_s: float = 5.0
-    backfill_interval_s: float = 5.0
+    trouble_interval_s: float = _POLL_INTERVAL_S
+    backfill_interval_s: float = _POLL_INTERVAL_S
     slow_interval_s: float = 60.0
     maintenance_interval_s: float = 60.0
 

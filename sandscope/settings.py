@@ -26,14 +26,24 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from collectors.config import CollectorConfig
 from dashboard.auth import DEFAULT_SESSION_IDLE_S
+from sandboxd.config import SandboxdSettings
 
 DEFAULT_SECRETS_FILE = Path(".streamlit/secrets.toml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CLOUD_API_URL = "https://api.e2b.app"
 
 _DEFAULT_DATA_DIR = "~/.local/share/sandscope"
 _DB_FILE_NAME = "sandscope.duckdb"
-_DEFAULT_SANDBOXD_DIR = "~/.local/share/sandboxd"
+# Defaults declared elsewhere, once: the collectors' intervals and retention in
+# `collectors.config`, sandboxd's data directory in `sandboxd.config`.
+_COLLECTOR_DEFAULTS = CollectorConfig()
+_SANDBOXD_DATA_DIR_FIELD = next(
+    f for f in dataclasses.fields(SandboxdSettings) if f.name == "data_dir"
+)
+_SANDBOXD_DATA_DIR_ENV = str(_SANDBOXD_DATA_DIR_FIELD.metadata["env"])
+_parse_sandboxd_data_dir = cast(Callable[[str], Path], _SANDBOXD_DATA_DIR_FIELD.metadata["parse"])
 
 
 class SettingsError(ValueError):
@@ -131,6 +141,15 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _home_relative(path: Path) -> str:
+    """`path` as the docs show it: `~/...` when it is under the home directory."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
+_SANDBOXD_DEFAULT_DIR_TEXT = _home_relative(SandboxdSettings().data_dir)
+
+
 def _meta(
     env: str,
     help: str,
@@ -167,7 +186,7 @@ class Settings:
         ),
     )
     e2b_api_url: str = field(
-        default="https://api.e2b.app",
+        default=CLOUD_API_URL,
         metadata=_meta("E2B_API_URL", "Base URL of the E2B API (or of sandboxd).", _http_url),
     )
     e2b_sandbox_url: str | None = field(
@@ -200,7 +219,7 @@ class Settings:
         ),
     )
     poll_interval_s: float = field(
-        default=5.0,
+        default=_COLLECTOR_DEFAULTS.poll_interval_s,
         metadata=_meta(
             "SANDSCOPE_POLL_INTERVAL_S",
             "Seconds between metric polls.",
@@ -208,7 +227,7 @@ class Settings:
         ),
     )
     events_interval_s: float = field(
-        default=10.0,
+        default=_COLLECTOR_DEFAULTS.events_interval_s,
         metadata=_meta(
             "SANDSCOPE_EVENTS_INTERVAL_S",
             "Seconds between reads of the team's lifecycle events.",
@@ -216,7 +235,7 @@ class Settings:
         ),
     )
     slow_interval_s: float = field(
-        default=60.0,
+        default=_COLLECTOR_DEFAULTS.slow_interval_s,
         metadata=_meta(
             "SANDSCOPE_SLOW_INTERVAL_S",
             "Seconds between reads of team maxima, templates and webhooks.",
@@ -224,7 +243,7 @@ class Settings:
         ),
     )
     maintenance_interval_s: float = field(
-        default=60.0,
+        default=_COLLECTOR_DEFAULTS.maintenance_interval_s,
         metadata=_meta(
             "SANDSCOPE_MAINTENANCE_INTERVAL_S",
             "Seconds between per-minute rollups and retention clean-ups of the store.",
@@ -232,7 +251,7 @@ class Settings:
         ),
     )
     raw_retention_days: float = field(
-        default=7.0,
+        default=_COLLECTOR_DEFAULTS.raw_retention_days,
         metadata=_meta(
             "SANDSCOPE_RAW_RETENTION_DAYS",
             "Days raw 5 s samples are kept.",
@@ -240,7 +259,7 @@ class Settings:
         ),
     )
     rollup_retention_days: float = field(
-        default=90.0,
+        default=_COLLECTOR_DEFAULTS.rollup_retention_days,
         metadata=_meta(
             "SANDSCOPE_ROLLUP_RETENTION_DAYS",
             "Days per-minute rollups (maximum and mean) are kept.",
@@ -248,12 +267,13 @@ class Settings:
         ),
     )
     sandboxd_data_dir: Path = field(
-        default_factory=lambda: Path(_DEFAULT_SANDBOXD_DIR).expanduser(),
+        default_factory=lambda: _sandboxd_default_data_dir(),
         metadata=_meta(
             "SANDSCOPE_SANDBOXD_DATA_DIR",
-            "sandboxd's data directory, where `collect` finds its key when E2B_API_KEY is unset.",
+            "sandboxd's data directory: without E2B_API_KEY, commands find a running sandboxd "
+            "through the endpoints file it writes there, and `run` starts one there.",
             _path,
-            default_text=_DEFAULT_SANDBOXD_DIR,
+            default_text=f"{_SANDBOXD_DATA_DIR_ENV}, else {_SANDBOXD_DEFAULT_DIR_TEXT}",
         ),
     )
     request_timeout_s: float = field(
@@ -357,10 +377,22 @@ def load_settings(
             raw, source = _secret_from_file(secrets, env, secrets_file)
         if raw:
             values[f.name] = _parse(f, raw, source)
+    if "sandboxd_data_dir" not in values:
+        # The directory `sandscope sandboxd` would use in this environment, so that every
+        # command started beside it finds it.
+        raw = environ.get(_SANDBOXD_DATA_DIR_ENV, "").strip()
+        values["sandboxd_data_dir"] = (
+            _parse_sandboxd_data_dir(raw) if raw else _sandboxd_default_data_dir()
+        )
     if "db_path" not in values:
         data_dir = values.get("data_dir", Path(_DEFAULT_DATA_DIR).expanduser())
         values["db_path"] = cast(Path, data_dir) / _DB_FILE_NAME
     return Settings(**cast(dict[str, Any], values))
+
+
+def _sandboxd_default_data_dir() -> Path:
+    """sandboxd's own default data directory (`sandboxd.config`), `~` expanded."""
+    return SandboxdSettings().data_dir
 
 
 def documented_settings() -> list[SettingDoc]:

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from collectors.config import CollectorConfig
+from sandboxd.config import SandboxdSettings
 from sandscope.settings import (
     Settings,
     SettingsError,
@@ -219,3 +221,34 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(AttributeError):
         settings.poll_interval_s = 1.0  # type: ignore[misc]
+
+
+def test_the_collectors_defaults_are_the_settings_defaults() -> None:
+    settings = load({})
+    collector = CollectorConfig()
+
+    for name in (
+        "poll_interval_s",
+        "events_interval_s",
+        "slow_interval_s",
+        "maintenance_interval_s",
+        "raw_retention_days",
+        "rollup_retention_days",
+    ):
+        assert getattr(settings, name) == getattr(collector, name), name
+
+
+def test_sandboxd_s_data_dir_is_the_one_sandboxd_would_use(tmp_path: Path) -> None:
+    # `sandscope sandboxd` and `sandscope status` started with the same SANDBOXD_DATA_DIR
+    # look in the same place; SANDSCOPE_SANDBOXD_DATA_DIR, when set, wins.
+    default = load({}).sandboxd_data_dir
+    followed = load({"SANDBOXD_DATA_DIR": str(tmp_path / "d")}).sandboxd_data_dir
+    chosen = load(
+        {"SANDBOXD_DATA_DIR": str(tmp_path / "d"), "SANDSCOPE_SANDBOXD_DATA_DIR": "~/mine"}
+    ).sandboxd_data_dir
+
+    assert default == SandboxdSettings().data_dir == Path("~/.local/share/sandboxd").expanduser()
+    assert followed == tmp_path / "d"
+    assert chosen == Path("~/mine").expanduser()
+    doc = {d.env: d for d in documented_settings()}["SANDSCOPE_SANDBOXD_DATA_DIR"]
+    assert doc.default == "SANDBOXD_DATA_DIR, else ~/.local/share/sandboxd"
