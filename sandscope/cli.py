@@ -21,6 +21,7 @@ from sandscope.api_command import (
 )
 from sandscope.clients import open_client
 from sandscope.settings import Settings, SettingsError, describe, load_settings
+from sandscope.target import TargetError, require_target
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start no demo sandboxes on the local sandboxd (as SANDSCOPE_DEMO=0)",
     )
-    commands.add_parser("status", help="show the configuration and the API's health")
+    commands.add_parser(
+        "status", help="show the configuration, which API it finds, and that API's health"
+    )
     commands.add_parser(
         "collect",
         help="collect metrics, events and logs into the DuckDB file, without the UI",
@@ -90,15 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def call_api(settings: Settings, action_name: str, json_args: str) -> int:
-    """`sandscope api`: errors on stderr, exit 1 for the API's, 2 for the caller's."""
-    if settings.e2b_api_key is None and action_name != "health":
-        print(
-            "sandscope: E2B_API_KEY is not set (set it in the environment or in "
-            ".streamlit/secrets.toml)",
-            file=sys.stderr,
-        )
+    """`sandscope api`: errors on stderr, exit 1 for the API's, 2 for the caller's (or when
+    there is no API to call; `health` needs no key)."""
+    try:
+        target = require_target(settings, key_needed=action_name != "health")
+    except TargetError as no_target:
+        print(f"sandscope: {no_target}", file=sys.stderr)
         return EXIT_USAGE
-    with open_client(settings) as client:
+    with open_client(target.applied_to(settings)) as client:
         try:
             run_api_command(client, action_name, json_args)
         except UsageError as usage:
@@ -111,18 +113,25 @@ def call_api(settings: Settings, action_name: str, json_args: str) -> int:
 
 
 def show_status(settings: Settings, out: IO[str]) -> int:
-    """`sandscope status`: print the configuration and the API's health."""
+    """`sandscope status`: print the configuration, the API it finds and its health; 0 when
+    an API was found (healthy or not), 2 when none was (the line says what to do)."""
     out.write("sandscope configuration:\n")
     rows = describe(settings)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         out.write(f"  {name:<{width}}  {value}\n")
-    with open_client(settings) as client:
+    try:
+        target = require_target(settings)
+    except TargetError as no_target:
+        out.write(f"API: none found. {no_target}\n")
+        return EXIT_USAGE
+    out.write(f"API: {target.describe()}\n")
+    with open_client(target.applied_to(settings)) as client:
         try:
             health = client.run(actions.check_health())
         except E2BError as failure:
-            out.write(f"API {settings.e2b_api_url}: unreachable ({failure})\n")
+            out.write(f"API {target.api_url}: unreachable ({failure})\n")
             return 0
     state = "healthy" if health.healthy else "unhealthy"
-    out.write(f"API {settings.e2b_api_url}: {state} ({health.status_code} {health.detail})\n")
+    out.write(f"API {target.api_url}: {state} ({health.status_code} {health.detail})\n")
     return 0

@@ -1,80 +1,29 @@
 """`sandscope collect`: the collectors without the UI, until SIGINT or SIGTERM.
 
-With E2B_API_KEY set it collects from E2B_API_URL (E2B's cloud by default). Without one it
-collects from the local sandboxd: its default address (or E2B_API_URL, when set) and the
-key sandboxd keeps in its data directory, readable by the same user.
+It collects from the API `sandscope.target` finds: E2B with E2B_API_KEY, else the sandboxd
+that serves from SANDSCOPE_SANDBOXD_DATA_DIR (the one `sandscope run` or `sandscope sandboxd`
+started), whatever ports it took.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import signal
 import threading
-from dataclasses import dataclass
 from datetime import UTC
 from types import FrameType
 from typing import IO
-
-from pydantic import SecretStr
 
 from collectors import Collector, CollectorConfig
 from collectors.scheduler import RunListener, stop_aware_sleeps
 from sandscope.clients import open_async_client, open_client
 from sandscope.settings import Settings
+from sandscope.target import TargetError, require_target
 from storage import MonitorStore, StoreError
 from storage.rows import CollectorRun
 
-SANDBOXD_DEFAULT_URL = "http://127.0.0.1:3000"
 EXIT_STORE = 1
 EXIT_SETTINGS = 2
-_CLOUD_URL = Settings.__dataclass_fields__["e2b_api_url"].default
-
-
-class TargetError(Exception):
-    """No API to collect from: the message says what to set or start."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """The settings to collect with (key, URL and team filled in) and how to say so."""
-
-    settings: Settings
-    description: str
-
-
-def choose_target(settings: Settings) -> Target:
-    """E2B (cloud or E2B_API_URL) with E2B_API_KEY; else the local sandboxd with its key."""
-    if settings.e2b_api_key is not None:
-        return Target(settings, f"collecting from {e2b_api_words(settings)}")
-    key_file = settings.sandboxd_data_dir / "api_key"
-    try:
-        key = key_file.read_text().strip()
-    except OSError as unreadable:
-        raise TargetError(
-            f"E2B_API_KEY is not set and sandboxd's key is not readable at {key_file} "
-            f"({unreadable.strerror}): start sandboxd (`sandscope sandboxd`), point "
-            "SANDSCOPE_SANDBOXD_DATA_DIR at its data directory, or set E2B_API_KEY"
-        ) from None
-    url = settings.e2b_api_url if settings.e2b_api_url != _CLOUD_URL else SANDBOXD_DEFAULT_URL
-    team_id = settings.e2b_team_id
-    team_file = settings.sandboxd_data_dir / "team_id"
-    if team_id is None and team_file.is_file():
-        team_id = team_file.read_text().strip() or None
-    local = dataclasses.replace(
-        settings, e2b_api_key=SecretStr(key), e2b_api_url=url, e2b_team_id=team_id
-    )
-    return Target(
-        local,
-        f"E2B_API_KEY is not set: collecting from the local sandboxd at {url} "
-        f"with the key in {key_file}",
-    )
-
-
-def e2b_api_words(settings: Settings) -> str:
-    """`E2B's cloud at https://api.e2b.app`, or `the E2B API at <E2B_API_URL>`."""
-    where = "E2B's cloud" if settings.e2b_api_url == _CLOUD_URL else "the E2B API"
-    return f"{where} at {settings.e2b_api_url}"
 
 
 def collector_config(settings: Settings) -> CollectorConfig:
@@ -99,7 +48,7 @@ def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
     """Collect until SIGINT/SIGTERM; 0 after a clean stop, 1 if the store cannot be opened
     (another process holds it), 2 when there is no API to collect from."""
     try:
-        target = choose_target(settings)
+        target = require_target(settings)
     except TargetError as no_target:
         print(f"sandscope: {no_target}", file=err)
         return EXIT_SETTINGS
@@ -110,10 +59,10 @@ def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
         return EXIT_STORE
     quiet_library_logs()
     printer = RunPrinter(out)
-    collector = build_collector(store, target.settings, printer.print_run)
+    collector = build_collector(store, target.applied_to(settings), printer.print_run)
     config = collector.config
     stop = _stop_on_signals()
-    printer.say(target.description)
+    printer.say(f"collecting from {target.describe()}")
     intervals = ", ".join(f"{name} {config.interval_s(name):g} s" for name in collector.job_names)
     printer.say(f"into {settings.db_path}; jobs: {intervals}; Ctrl-C stops")
     collector.start()

@@ -38,6 +38,13 @@ STOP_TIMEOUT_S = 30.0
 LOG_FILE_NAME = "sandboxd.log"
 _LOG_TAIL_LINES = 8
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+# Files sandboxd writes in its data directory (sandboxd/server.py): the URLs it serves at, with
+# the ports it took, rewritten at every start; and the team ID it made at its first start.
+ENDPOINTS_FILE_NAME = "endpoints.json"
+TEAM_ID_FILE_NAME = "team_id"
+# A sandboxd on this machine answers /health in milliseconds; a stale endpoints file names a
+# closed port, refused at once. Two seconds only bounds a host that is badly overloaded.
+HEALTH_TIMEOUT_S = 2.0
 
 
 class SandboxdError(Exception):
@@ -46,6 +53,22 @@ class SandboxdError(Exception):
 
 class SandboxdConfigError(SandboxdError):
     """A SANDBOXD_* setting has a value sandboxd cannot use; the message names it."""
+
+
+class NotRunning(Exception):
+    """No sandboxd serves from a data directory; the message says what was missing."""
+
+
+@dataclass(frozen=True)
+class RunningSandboxd:
+    """What a running sandboxd left in its data directory, checked against its /health."""
+
+    api_url: str
+    envd_url: str
+    api_key: str = field(repr=False)
+    team_id: str | None
+    isolation: str
+    endpoints_file: Path
 
 
 @dataclass
@@ -71,6 +94,11 @@ class LocalSandboxd:
     @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_FILE_NAME
+
+    @property
+    def endpoints_file(self) -> Path:
+        """The file where sandboxd wrote its URLs (how other commands find it)."""
+        return self.data_dir / ENDPOINTS_FILE_NAME
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM (sandboxd kills its sandboxes, reason "sandboxd shutdown", and removes its
@@ -123,27 +151,77 @@ def use_or_start(
 
 
 def find_running(config: SandboxdSettings) -> LocalSandboxd | None:
-    """The sandboxd serving from `config.data_dir`, from the endpoints it wrote there, when
-    its /health answers; None when there is none."""
+    """The sandboxd serving from `config.data_dir` (see `probe_running`); None when there is
+    none."""
     try:
-        endpoints = json.loads((config.data_dir / "endpoints.json").read_text())
-        api_url, envd_url = str(endpoints["api_url"]), str(endpoints["envd_url"])
-        health = httpx.get(f"{api_url}/health", timeout=2.0)
-        api_key = config.key_file.read_text().strip()
-    except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
+        running = probe_running(config.data_dir)
+    except NotRunning:
         return None
-    if health.status_code != 200:
-        return None
-    _, _, isolation = health.text.partition("isolation: ")
     return LocalSandboxd(
+        api_url=running.api_url,
+        envd_url=running.envd_url,
+        api_key=running.api_key,
+        team_id=config.team_id or running.team_id,
+        data_dir=config.data_dir,
+        max_sandboxes=config.max_sandboxes,
+        isolation=running.isolation,
+    )
+
+
+def probe_running(data_dir: Path) -> RunningSandboxd:
+    """The sandboxd serving from `data_dir`: the endpoints it wrote there at start (whatever
+    ports it took), once its /health answers 200, and the key it keeps there. Raises
+    NotRunning saying which of these is missing."""
+    endpoints_file = data_dir / ENDPOINTS_FILE_NAME
+    try:
+        endpoints = json.loads(endpoints_file.read_text())
+        api_url, envd_url = str(endpoints["api_url"]), str(endpoints["envd_url"])
+    except FileNotFoundError:
+        raise NotRunning(
+            f"there is no {endpoints_file} (sandboxd writes it when it starts)"
+        ) from None
+    except OSError as unreadable:
+        raise NotRunning(f"{endpoints_file} is not readable ({unreadable.strerror})") from None
+    except (ValueError, KeyError, TypeError):
+        raise NotRunning(f"{endpoints_file} does not hold sandboxd's two URLs") from None
+    try:
+        health = httpx.get(f"{api_url}/health", timeout=HEALTH_TIMEOUT_S)
+    except httpx.HTTPError as failed:
+        raise NotRunning(
+            f"{endpoints_file} names {api_url}, where nothing answers ({failed!r}): "
+            "the sandboxd that wrote it has stopped"
+        ) from None
+    if health.status_code != 200:
+        raise NotRunning(f"{api_url}/health (from {endpoints_file}) answered {health.status_code}")
+    key_file = sandboxd_key_file(data_dir)
+    try:
+        api_key = key_file.read_text().strip()
+    except OSError as unreadable:
+        raise NotRunning(
+            f"a sandboxd serves at {api_url}, but its key {key_file} is not readable "
+            f"({unreadable.strerror}): run as the user who runs sandboxd"
+        ) from None
+    _, _, isolation = health.text.partition("isolation: ")
+    return RunningSandboxd(
         api_url=api_url,
         envd_url=envd_url,
         api_key=api_key,
-        team_id=_team_id(config),
-        data_dir=config.data_dir,
-        max_sandboxes=config.max_sandboxes,
+        team_id=read_team_id(data_dir),
         isolation=isolation.strip() or "unknown",
+        endpoints_file=endpoints_file,
     )
+
+
+def sandboxd_key_file(data_dir: Path) -> Path:
+    """Where the sandboxd of `data_dir` keeps its API key (sandboxd's own rule)."""
+    return SandboxdSettings(data_dir=data_dir).key_file
+
+
+def read_team_id(data_dir: Path) -> str | None:
+    """The team ID sandboxd made at its first start (in `data_dir`), None if there is none."""
+    with contextlib.suppress(OSError):
+        return (data_dir / TEAM_ID_FILE_NAME).read_text().strip() or None
+    return None
 
 
 def start(
@@ -185,7 +263,7 @@ def start(
         api_url=api_url,
         envd_url=envd_url,
         api_key=api_key,
-        team_id=_team_id(config),
+        team_id=config.team_id or read_team_id(config.data_dir),
         data_dir=config.data_dir,
         max_sandboxes=config.max_sandboxes,
         isolation=isolation,
@@ -272,11 +350,3 @@ def _parent_death_prefix() -> tuple[str, ...]:
         return ()
     usage = subprocess.run([setpriv, "--help"], capture_output=True, text=True, check=False)
     return (setpriv, "--pdeathsig", "TERM", "--") if "--pdeathsig" in usage.stdout else ()
-
-
-def _team_id(config: SandboxdSettings) -> str | None:
-    if config.team_id:
-        return config.team_id
-    with contextlib.suppress(OSError):
-        return (config.data_dir / "team_id").read_text().strip() or None
-    return None

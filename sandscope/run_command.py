@@ -1,8 +1,10 @@
 """`sandscope run` (what `make run` runs): the whole monitor in one process.
 
-Without E2B_API_KEY it starts sandboxd (see `local_sandboxd`) and the demo sandboxes, then
-collects from it; with a key it watches E2B (cloud or E2B_API_URL) and starts neither. The
-collectors and the dashboard share this process, which owns the DuckDB file.
+It watches the API `sandscope.target` finds. Where that finds none (no E2B_API_KEY, no
+sandboxd serving from SANDSCOPE_SANDBOXD_DATA_DIR), it starts sandboxd there (see
+`local_sandboxd`), so later commands find it through its endpoints file. On a local sandboxd it
+starts the demo sandboxes; on E2B, neither. The collectors and the dashboard share this
+process, which owns the DuckDB file.
 
 Start order: logins and the bind-address rule (before anything listens), the store (a file
 in use stops everything at once, before a second sandboxd could touch the first one's data),
@@ -14,7 +16,6 @@ starting stops what has started so far.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import signal
 import threading
 from collections.abc import Callable
@@ -23,20 +24,12 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from pydantic import SecretStr
-
 from dashboard import runtime
 from dashboard.actions import ActionRunner
 from dashboard.auth import AuthConfigError, Logins, check_exposure, load_logins
 from dashboard.server import APP_PATH, DashboardError, DashboardServer
 from sandscope.clients import open_client
-from sandscope.collect_command import (
-    RunPrinter,
-    Target,
-    build_collector,
-    e2b_api_words,
-    quiet_library_logs,
-)
+from sandscope.collect_command import RunPrinter, build_collector, quiet_library_logs
 from sandscope.demo import Demo, DemoTarget, DemoTimings
 from sandscope.local_sandboxd import (
     LocalSandboxd,
@@ -45,6 +38,7 @@ from sandscope.local_sandboxd import (
     use_or_start,
 )
 from sandscope.settings import DEFAULT_SECRETS_FILE, Settings
+from sandscope.target import Target, TargetError, find_target, local_target
 from storage import MonitorStore, StoreError
 
 EXIT_OK = 0
@@ -133,16 +127,18 @@ def _start_parts(
     store = _open_store(settings)
     started.callback(store.close)  # a second close (after the collector's) does nothing
     _check(interrupted)
-    target, sandboxd = _choose_target(settings, printer, started, interrupted)
+    target = _choose_target(settings, printer, started, interrupted)
     _check(interrupted)
-    collector = build_collector(store, target.settings, printer.print_trouble)
+    target_settings = target.applied_to(settings)
+    collector = build_collector(store, target_settings, printer.print_trouble)
     collector.start()
     started.callback(_stop_step, printer, "collector stopped, store closed", collector.stop)
-    poll_s = target.settings.poll_interval_s
-    printer.say(f"{target.description}, into {settings.db_path} every {poll_s:g} s")
+    poll_s = settings.poll_interval_s
+    description = f"Watching {target.describe()}"
+    printer.say(f"{description}, into {settings.db_path} every {poll_s:g} s")
     actions: ActionRunner | None = None
     if not settings.read_only:
-        client = open_client(target.settings)
+        client = open_client(target_settings)
         started.callback(client.close)
         actions = ActionRunner(client, store)
     runtime.install(
@@ -151,14 +147,14 @@ def _start_parts(
             actions=actions,
             logins=logins,
             poll_interval_s=poll_s,
-            target_description=target.description,
-            concurrency_limit=target.settings.concurrency_limit,
+            target_description=description,
+            concurrency_limit=target.concurrency_limit,
         )
     )
     started.callback(runtime.install, None)
     _check(interrupted)
-    if sandboxd is not None and settings.demo and options.demo:
-        _start_demo(sandboxd, options.demo_timings, printer, started)
+    if target.is_local_sandboxd and settings.demo and options.demo:
+        _start_demo(target, options.demo_timings, printer, started)
 
 
 def _check(interrupted: threading.Event) -> None:
@@ -178,11 +174,28 @@ def _choose_target(
     printer: RunPrinter,
     started: contextlib.ExitStack,
     interrupted: threading.Event,
-) -> tuple[Target, LocalSandboxd | None]:
-    """E2B with E2B_API_KEY; else the local sandboxd (started here unless one already
-    serves from its data directory)."""
-    if settings.e2b_api_key is not None:
-        return Target(settings, f"Watching {e2b_api_words(settings)}"), None
+) -> Target:
+    """`find_target`'s API; a local sandboxd through `use_or_start`, which also starts one
+    (stopped with `started`) where `find_target` found none."""
+    try:
+        found = find_target(settings)
+    except TargetError as unusable:
+        raise StartError(str(unusable), EXIT_SETTINGS) from None
+    if isinstance(found, Target) and not found.is_local_sandboxd:
+        return found
+    # A running one is taken through use_or_start too: its LocalSandboxd carries the
+    # concurrency limit the overview draws.
+    sandboxd = _use_or_start_sandboxd(settings, printer, started, interrupted)
+    return local_target(sandboxd, settings)
+
+
+def _use_or_start_sandboxd(
+    settings: Settings,
+    printer: RunPrinter,
+    started: contextlib.ExitStack,
+    interrupted: threading.Event,
+) -> LocalSandboxd:
+    """The sandboxd serving from SANDSCOPE_SANDBOXD_DATA_DIR, started here if none does."""
     try:
         sandboxd = use_or_start(settings.sandboxd_data_dir, cancel=interrupted)
     except SandboxdError as failed:
@@ -201,25 +214,20 @@ def _choose_target(
             f"E2B_API_KEY is not set: using the sandboxd already running at "
             f"{sandboxd.api_url} (data in {sandboxd.data_dir}); it stays running after"
         )
-    local = dataclasses.replace(
-        settings,
-        e2b_api_key=SecretStr(sandboxd.api_key),
-        e2b_api_url=sandboxd.api_url,
-        e2b_sandbox_url=sandboxd.envd_url,
-        e2b_team_id=settings.e2b_team_id or sandboxd.team_id,
-        concurrency_limit=settings.concurrency_limit or sandboxd.max_sandboxes,
-    )
-    return Target(local, f"Watching the local sandboxd at {sandboxd.api_url}"), sandboxd
+    return sandboxd
 
 
 def _start_demo(
-    sandboxd: LocalSandboxd,
+    target: Target,
     timings: DemoTimings,
     printer: RunPrinter,
     started: contextlib.ExitStack,
 ) -> None:
+    assert target.sandbox_url is not None and target.api_key is not None  # a local sandboxd
     demo = Demo(
-        DemoTarget(sandboxd.api_url, sandboxd.envd_url, sandboxd.api_key), printer.say, timings
+        DemoTarget(target.api_url, target.sandbox_url, target.api_key.get_secret_value()),
+        printer.say,
+        timings,
     )
     demo.start()
     printer.say(

@@ -25,11 +25,19 @@ def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ScriptedAPI
     monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml of the repository
     for name in ("E2B_TEAM_ID", "E2B_SANDBOX_URL", "SANDSCOPE_DB", "SANDSCOPE_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
+    no_sandboxd(monkeypatch, tmp_path)
     with scripted_api() as server:
         monkeypatch.setenv("E2B_API_URL", server.url)
         monkeypatch.setenv("E2B_API_KEY", API_KEY)
         monkeypatch.setenv("SANDSCOPE_MAX_ATTEMPTS", "2")
         yield server
+
+
+def no_sandboxd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Point sandscope at an empty sandboxd data directory (not this machine's own)."""
+    monkeypatch.delenv("SANDBOXD_DATA_DIR", raising=False)
+    monkeypatch.setenv("SANDSCOPE_SANDBOXD_DATA_DIR", str(tmp_path / "no-sandboxd"))
+    return tmp_path / "no-sandboxd"
 
 
 def test_help_lists_every_action_of_the_catalog() -> None:
@@ -156,9 +164,31 @@ def test_status_reports_an_unreachable_api(
     with scripted_api() as server:
         closed_url = server.url  # nothing listens there once the block ends
     monkeypatch.setenv("E2B_API_URL", closed_url)
+    monkeypatch.setenv("E2B_API_KEY", API_KEY)
     monkeypatch.setenv("SANDSCOPE_MAX_ATTEMPTS", "1")
     assert main(["status"]) == 0
-    assert f"API {closed_url}: unreachable" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"API: the E2B API at {closed_url}\n" in out
+    assert f"API {closed_url}: unreachable" in out
+
+
+def test_with_no_api_to_find_status_and_api_say_what_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("E2B_API_KEY", "E2B_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    data_dir = no_sandboxd(monkeypatch, tmp_path)
+    looked_for = f"no sandboxd serves from {data_dir}: there is no {data_dir / 'endpoints.json'}"
+
+    assert main(["status"]) == 2
+    status = capsys.readouterr().out
+    assert main(["api", "list-sandboxes"]) == 2
+    api_err = capsys.readouterr().err
+
+    assert "sandscope configuration:" in status  # still shown: it is what to check
+    assert f"API: none found. E2B_API_KEY is not set and {looked_for}" in status
+    assert looked_for in api_err and "`sandscope run`" in api_err
 
 
 def test_bad_setting_exits_2_naming_the_variable(

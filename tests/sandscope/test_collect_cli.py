@@ -19,7 +19,7 @@ import pytest
 
 from collectors import CollectorConfig
 from sandscope.cli import main
-from sandscope.collect_command import SANDBOXD_DEFAULT_URL, choose_target, collector_config
+from sandscope.collect_command import collector_config
 from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.e2bapi import payloads
@@ -125,7 +125,7 @@ def test_without_a_key_it_collects_from_sandboxd_with_sandboxd_s_key(
 
     assert code == 0, err
     assert collect.out[0] == (
-        f"E2B_API_KEY is not set: collecting from the local sandboxd at {api.url} "
+        f"collecting from the sandboxd at {api.url} (E2B_API_URL) "
         f"with the key in {sandboxd_dir / 'api_key'}"
     )
     assert {r.headers.get("X-API-Key") for r in api.requests} == {SANDBOXD_KEY}
@@ -144,28 +144,6 @@ def test_without_a_key_or_sandboxd_it_says_what_to_do(
     err = capsys.readouterr().err
     assert "E2B_API_KEY is not set" in err and "sandscope sandboxd" in err
     assert not (tmp_path / "monitor.duckdb").exists()
-
-
-def test_the_target_without_a_key_is_sandboxd_s_default_address(tmp_path: Path) -> None:
-    (tmp_path / "api_key").write_text(SANDBOXD_KEY)
-    settings = load_settings({"SANDSCOPE_SANDBOXD_DATA_DIR": str(tmp_path)}, secrets_file=None)
-
-    target = choose_target(settings)
-
-    assert target.settings.e2b_api_url == SANDBOXD_DEFAULT_URL == "http://127.0.0.1:3000"
-    assert target.settings.e2b_api_key is not None
-    assert target.settings.e2b_api_key.get_secret_value() == SANDBOXD_KEY
-    assert target.settings.e2b_team_id is None  # no team_id file: learned from events
-    assert "local sandboxd at http://127.0.0.1:3000" in target.description
-
-
-def test_with_a_key_the_target_is_e2b_s_cloud() -> None:
-    settings = load_settings({"E2B_API_KEY": API_KEY}, secrets_file=None)
-
-    target = choose_target(settings)
-
-    assert target.settings is settings
-    assert target.description == "collecting from E2B's cloud at https://api.e2b.app"
 
 
 def test_the_jobs_intervals_come_from_the_settings() -> None:
