@@ -44,9 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "status", help="show the configuration, which API it finds, and that API's health"
     )
-    commands.add_parser(
+    collect = commands.add_parser(
         "collect",
         help="collect metrics, events and logs into the DuckDB file, without the UI",
+    )
+    collect.add_argument(
+        "--once", action="store_true", help="run every job once, then exit (1 if one failed)"
     )
     commands.add_parser(
         "sandboxd", help="run sandboxd, the local E2B-compatible runtime (SANDBOXD_* settings)"
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Imported here: the other commands need neither the scheduler nor DuckDB.
         from sandscope.collect_command import run_collect
 
-        return run_collect(settings, sys.stdout, sys.stderr)
+        return run_collect(settings, sys.stdout, sys.stderr, once=arguments.once)
     return call_api(settings, arguments.action, arguments.json_args)
 
 

@@ -1,4 +1,5 @@
-"""`sandscope collect`: the collectors without the UI, until SIGINT or SIGTERM.
+"""`sandscope collect`: the collectors without the UI, until SIGINT or SIGTERM (or after
+one round of every job with `--once`).
 
 It collects from the API `sandscope.target` finds: E2B with E2B_API_KEY, else the sandboxd
 that serves from SANDSCOPE_SANDBOXD_DATA_DIR (the one `sandscope run` or `sandscope sandboxd`
@@ -22,7 +23,7 @@ from sandscope.target import TargetError, require_target
 from storage import MonitorStore, StoreError
 from storage.rows import CollectorRun
 
-EXIT_STORE = 1
+EXIT_FAILED = 1  # the store is in use; with `--once`, a job failed or a signal cut it short
 EXIT_SETTINGS = 2
 
 
@@ -44,9 +45,10 @@ def collector_config(settings: Settings) -> CollectorConfig:
     )
 
 
-def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
-    """Collect until SIGINT/SIGTERM; 0 after a clean stop, 1 if the store cannot be opened
-    (another process holds it), 2 when there is no API to collect from."""
+def run_collect(settings: Settings, out: IO[str], err: IO[str], *, once: bool = False) -> int:
+    """Collect until SIGINT/SIGTERM, or (`once`) run every job once; 0 after a clean stop or
+    when every job of `once` succeeded, 1 if the store cannot be opened (another process
+    holds it) or a job of `once` failed, 2 when there is no API to collect from."""
     try:
         target = require_target(settings)
     except TargetError as no_target:
@@ -56,13 +58,15 @@ def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
         store = MonitorStore.open(settings.db_path)
     except StoreError as unusable:
         print(f"sandscope: {unusable}", file=err)
-        return EXIT_STORE
+        return EXIT_FAILED
     quiet_library_logs()
     printer = RunPrinter(out)
     collector = build_collector(store, target.applied_to(settings), printer.print_run)
-    config = collector.config
     stop = _stop_on_signals()
     printer.say(f"collecting from {target.describe()}")
+    if once:
+        return _collect_once(collector, stop, printer, settings)
+    config = collector.config
     intervals = ", ".join(f"{name} {config.interval_s(name):g} s" for name in collector.job_names)
     printer.say(f"into {settings.db_path}; jobs: {intervals}; Ctrl-C stops")
     collector.start()
@@ -72,6 +76,27 @@ def run_collect(settings: Settings, out: IO[str], err: IO[str]) -> int:
     collector.stop()
     printer.say("stopped")
     return 0
+
+
+def _collect_once(
+    collector: Collector, stop: threading.Event, printer: RunPrinter, settings: Settings
+) -> int:
+    """Every job once, in schedule order, in this thread; a signal skips the jobs not yet
+    begun. Each job is bounded as on the schedule (its requests by the timeout and retry
+    settings, its work per run by `CollectorConfig`). 0 when all ran and succeeded."""
+    printer.say(f"into {settings.db_path}; each job once")
+    failed = []
+    try:
+        for name in collector.job_names:
+            if stop.is_set():
+                printer.say("stopping: the remaining jobs are skipped")
+                return EXIT_FAILED
+            if collector.run_now(name).error is not None:
+                failed.append(name)
+    finally:
+        collector.stop()
+    printer.say(f"done; failed: {', '.join(failed)}" if failed else "done")
+    return EXIT_FAILED if failed else 0
 
 
 def quiet_library_logs() -> None:

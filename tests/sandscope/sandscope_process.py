@@ -3,6 +3,8 @@ what the end-to-end tests of `run` and `collect` wait on and stop."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -14,10 +16,39 @@ from typing import IO
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+# A one-shot command (`status`, `api`, `collect --once`) against a local API: a few seconds,
+# most of it Python's start; a minute means it hangs.
+ONE_SHOT_TIMEOUT_S = 60.0
+
+
+def run_to_end(
+    env: dict[str, str], cwd: Path, *args: str, timeout_s: float = ONE_SHOT_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """`sandscope *args` in its own process group, run to its end; past `timeout_s` the
+    whole group is killed and the test fails."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandscope", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"sandscope {' '.join(args)} ran past {timeout_s} s: {err}") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 class SandscopeProcess:
-    """`sandscope *args` in `cwd`; threads collect its stdout and stderr lines."""
+    """`sandscope *args` in `cwd`, in a process group of its own (killed whole if it does
+    not stop); threads collect its stdout and stderr lines."""
 
     def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
         self.env = env
@@ -30,6 +61,7 @@ class SandscopeProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         self._readers = [
             threading.Thread(target=self._read, args=(self.process.stdout, self.out), daemon=True),
@@ -70,7 +102,8 @@ class SandscopeProcess:
             code = self.process.wait(STOP_TIMEOUT_S)
         finally:
             if self.process.poll() is None:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
             for reader in self._readers:
                 reader.join(5)

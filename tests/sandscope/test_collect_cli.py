@@ -17,18 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from collectors import CollectorConfig
+from collectors import JOBS, CollectorConfig
 from sandscope.cli import main
 from sandscope.collect_command import collector_config
 from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.e2bapi import payloads
 from tests.sandscope.local_api import ScriptedAPI, scripted_api
-from tests.sandscope.sandscope_process import SandscopeProcess
+from tests.sandscope.sandscope_process import SandscopeProcess, run_to_end
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 API_KEY = "e2b_00112233445566778899aabbccddeeff00112233"
 SANDBOXD_KEY = "e2b_99887766554433221100ffeeddccbbaa99887766"
+JOBS_IN_ORDER = tuple(job.name for job in JOBS)
 
 
 @pytest.fixture
@@ -166,3 +167,31 @@ def test_the_jobs_intervals_come_from_the_settings() -> None:
     assert config.maintenance_interval_s == 90
     assert (config.raw_retention_days, config.rollup_retention_days) == (3, 30)
     assert config.backfill_gap_s == CollectorConfig().backfill_gap_s
+
+
+def test_once_runs_every_job_once_then_exits_0(api: ScriptedAPI, tmp_path: Path) -> None:
+    done = run_to_end(
+        collect_env(tmp_path, api, E2B_API_KEY=API_KEY), REPOSITORY, "collect", "--once"
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"collecting from the E2B API at {api.url}"
+    ran = [line.split()[1] for line in lines if re.match(r"^\d\d:\d\d:\d\d ", line)]
+    assert ran == list(JOBS_IN_ORDER)
+    assert all(re.search(r" ok +\d+ rows", line) for line in lines[2:-1])
+    assert lines[-1] == "done"
+    assert [r.path.split("?")[0] for r in api.requests].count("/v2/sandboxes") == 1
+
+
+def test_once_exits_1_naming_the_jobs_that_failed(api: ScriptedAPI, tmp_path: Path) -> None:
+    del api.answers[("GET", "/v2/sandboxes")]  # the poll's list now answers 404
+
+    done = run_to_end(
+        collect_env(tmp_path, api, E2B_API_KEY=API_KEY), REPOSITORY, "collect", "--once"
+    )
+
+    assert done.returncode == 1
+    assert re.search(r"^\S+ poll +FAILED", done.stdout, re.MULTILINE), done.stdout
+    assert done.stdout.splitlines()[-1] == "done; failed: poll"
+    assert "Traceback" not in done.stderr
