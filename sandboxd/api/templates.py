@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from sandboxd.api.parsing import int_query
 from sandboxd.manager import SandboxManager
+from sandboxd.problems import ApiProblem
 from sandboxd.records import ENVD_VERSION, iso
 from sandboxd.templates import TEMPLATES, Template
 
@@ -45,4 +46,18 @@ async def list_templates(request: Request) -> Response:
     return JSONResponse([_body(template, manager) for template in TEMPLATES.values()])
 
 
-ROUTES = [Route("/v2/templates", list_templates, methods=["GET"])]
+async def check_alias(request: Request) -> Response:
+    """`GET /templates/aliases/{alias}`: 200 with the template's ID when a template has that
+    alias, else 404 (the SDK's `Template.exists` reads a 404 as False, docs/E2B-API.md)."""
+    alias = request.path_params["alias"]
+    template = next((t for t in TEMPLATES.values() if t.alias == alias), None)
+    if template is None:
+        raise ApiProblem(404, f"template alias '{alias}' not found")
+    return JSONResponse({"templateID": template.template_id, "public": True})
+
+
+ROUTES = [
+    Route("/v2/templates", list_templates, methods=["GET"]),
+    # `path`: a namespaced alias (`team/name`) arrives with its slash decoded.
+    Route("/templates/aliases/{alias:path}", check_alias, methods=["GET"]),
+]
