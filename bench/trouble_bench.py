@@ -94,7 +94,7 @@ def one_kill(url: str, collector: Collector, timeout_s: float, during_load: bool
     while (elapsed_s := time.time() - at.timestamp()) < timeout_s:
         found = store.incidents_since(at - timedelta(milliseconds=1))
         mine = found[(found["sandbox_id"] == LIVE_ID) & (found["kind"] == "oom_confirmed")]
-        if any(abs((stamp - at).total_seconds()) < 0.001 for stamp in mine["at"]):
+        if any(abs((stamp - at).total_seconds()) < 0.001 for stamp in mine["occurred_at"]):
             kept = store.logs_around(LIVE_ID, at, before=1, after=0)
             line_kept = any(abs((ts - at).total_seconds()) < 0.001 for ts in kept["ts"])
             return Kill(elapsed_s, waiting, line_kept, during_load)

@@ -84,7 +84,7 @@ def confirmed_from_logs(lines: Iterable[LogLineRow], detected_at: datetime) -> l
             IncidentRow(
                 sandbox_id=line.sandbox_id,
                 kind="oom_confirmed",
-                at=line.ts,
+                occurred_at=line.ts,
                 detected_at=detected_at,
                 process=found.process,
                 pid=found.pid,
@@ -102,7 +102,7 @@ def confirmed_from_events(events: Iterable[EventRow], detected_at: datetime) -> 
         IncidentRow(
             sandbox_id=event.sandbox_id,
             kind="oom_confirmed",
-            at=event.ts,
+            occurred_at=event.ts,
             detected_at=detected_at,
             process=None,
             pid=None,
@@ -150,7 +150,7 @@ def without_confirmed_twins(
         for incident in suspected
         if not any(
             known.sandbox_id == incident.sandbox_id
-            and abs(known.at - incident.at) <= SAME_KILL_WITHIN
+            and abs(known.occurred_at - incident.occurred_at) <= SAME_KILL_WITHIN
             for known in confirmed
         )
     ]
@@ -161,7 +161,7 @@ def _suspected(high: SampleRow, detected_at: datetime, then: str) -> IncidentRow
     return IncidentRow(
         sandbox_id=high.sandbox_id,
         kind="oom_suspected",
-        at=high.ts,
+        occurred_at=high.ts,
         detected_at=detected_at,
         process=None,
         pid=None,

@@ -78,13 +78,13 @@ def sweep_logs(ctx: JobContext) -> None:
             continue
         # Recorded here, not when its sign's turn comes: whatever waits in the watch, a
         # live OOM is on the page after this run.
-        kill_times = {incident.at for incident in confirmed}
+        kill_times = {incident.occurred_at for incident in confirmed}
         ctx.wrote(ctx.store.add_log_lines([line for line in lines if line.ts in kill_times]))
         written = ctx.wrote(ctx.store.add_incidents(confirmed))
         if written:
             log.info("sandbox %s: %d OOM kill(s) recorded from its log", sandbox_id, written)
         for incident in confirmed:
-            ctx.watch.flag(Trouble(sandbox_id, "oom_line", incident.at))
+            ctx.watch.flag(Trouble(sandbox_id, "oom_line", incident.occurred_at))
 
 
 def handle(ctx: JobContext, sign: Trouble) -> None:

@@ -73,7 +73,7 @@ def log_lines(rows: Sequence[LogLineRow]) -> pa.Table:
 
 
 def incidents(rows: Sequence[IncidentRow]) -> pa.Table:
-    return _table(rows, tables.INCIDENTS.arrow_schema(), {"occurred_at": lambda r: r.at})
+    return _table(rows, tables.INCIDENTS.arrow_schema(), {})
 
 
 def sandboxes(rows: Sequence[SandboxRow]) -> pa.Table:

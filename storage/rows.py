@@ -95,11 +95,11 @@ class LogLineRow:
 @dataclass(frozen=True)
 class IncidentRow:
     """An OOM kill: confirmed (logs or a killed event with kill_reason oom) or suspected
-    (memory near its limit, then a drop or an end). Kept once by (sandbox, kind, at)."""
+    (memory near its limit, then a drop or an end). Kept once by (sandbox, kind, occurred_at)."""
 
     sandbox_id: str
     kind: IncidentKind
-    at: datetime
+    occurred_at: datetime
     detected_at: datetime
     process: str | None
     pid: int | None

@@ -121,7 +121,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE incidents (
                 sandbox_id VARCHAR NOT NULL,
                 kind VARCHAR NOT NULL,             -- oom_confirmed | oom_suspected
-                occurred_at TIMESTAMPTZ NOT NULL,  -- IncidentRow.at ("at" is reserved)
+                occurred_at TIMESTAMPTZ NOT NULL,  -- when it was killed ("at" is reserved)
                 detected_at TIMESTAMPTZ NOT NULL,
                 process VARCHAR,
                 pid BIGINT,

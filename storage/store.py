@@ -161,7 +161,7 @@ class MonitorStore(FleetReads, SeriesReads, IncidentReads, EventReads, Freshness
         return self._insert_new(tables.LOG_LINES, batches.log_lines(rows)) if rows else 0
 
     def add_incidents(self, rows: Sequence[IncidentRow]) -> int:
-        """Append OOM incidents, once per (sandbox_id, kind, at). Returns rows inserted."""
+        """Append OOM incidents, once per (sandbox_id, kind, occurred_at). Returns rows inserted."""
         return self._insert_new(tables.INCIDENTS, batches.incidents(rows)) if rows else 0
 
     def mark_ended(self, rows: Sequence[SandboxEndRow]) -> int:

@@ -13,10 +13,7 @@ from storage.batches import require_aware
 from storage.reads.arguments import check_limit
 
 # An incident with the template and alias of its sandbox.
-_INCIDENT_COLUMNS = (
-    tables.INCIDENTS.select_list("i").replace('i."occurred_at"', 'i."occurred_at" AS at')
-    + ", s.template_id, s.alias"
-)
+_INCIDENT_COLUMNS = tables.INCIDENTS.select_list("i") + ", s.template_id, s.alias"
 _LOG_COLUMNS = tables.LOG_LINES.select_list(names=("ts", "level", "message", "fields_json"))
 
 
@@ -26,7 +23,7 @@ class IncidentReads(StoreBase):
     def incidents_since(self, since: datetime) -> pd.DataFrame:
         """OOM incidents at or after `since`, oldest first.
 
-        Columns: sandbox_id, kind, at, detected_at (UTC), process, pid, mem_used_bytes,
+        Columns: sandbox_id, kind, occurred_at, detected_at (UTC), process, pid, mem_used_bytes,
         mem_total_bytes, evidence, template_id, alias.
         """
         require_aware(since, "since")
@@ -39,7 +36,7 @@ class IncidentReads(StoreBase):
 
     def sandbox_incidents(self, sandbox_id: str) -> pd.DataFrame:
         """The sandbox's OOM incidents, oldest first; the columns of `incidents_since`:
-        sandbox_id, kind, at, detected_at (UTC), process, pid, mem_used_bytes,
+        sandbox_id, kind, occurred_at, detected_at (UTC), process, pid, mem_used_bytes,
         mem_total_bytes, evidence, template_id, alias."""
         return self._query(
             f"""SELECT {_INCIDENT_COLUMNS}

@@ -124,7 +124,9 @@ def test_an_oom_kill_becomes_an_incident_with_the_log_lines_before_it(
     # The incident and its OOM line are kept at once (live first); the lines before the kill
     # follow when the trouble job reaches the sign.
     def messages_around_kill() -> list[str]:
-        lines = store.logs_around(sandbox_id, incident.at.to_pydatetime(), before=20, after=5)
+        lines = store.logs_around(
+            sandbox_id, incident.occurred_at.to_pydatetime(), before=20, after=5
+        )
         return list(lines["message"])
 
     def bomb_start_kept() -> bool:
@@ -152,7 +154,7 @@ def test_memory_near_its_limit_then_a_drop_is_a_suspected_incident(
 
     incident = _wait_for_incident(store, sandbox_id, "oom_suspected")
     assert incident.mem_used_bytes >= 0.9 * incident.mem_total_bytes
-    lines = store.logs_around(sandbox_id, incident.at.to_pydatetime(), before=20, after=5)
+    lines = store.logs_around(sandbox_id, incident.occurred_at.to_pydatetime(), before=20, after=5)
     assert any("started" in m and "bytearray" in m for m in lines["message"])
 
 

@@ -140,7 +140,7 @@ def test_an_oom_line_in_the_logs_is_a_confirmed_incident() -> None:
     assert incident.kind == "oom_confirmed" and incident.sandbox_id == SCENE["bomb"]
     assert incident.process == "python3" and incident.pid == 23652
     assert incident.mem_total_bytes == 128 * MIB
-    assert incident.at == lines[2].ts and incident.detected_at == NOW
+    assert incident.occurred_at == lines[2].ts and incident.detected_at == NOW
     assert incident.evidence == "sandboxd kernel OOM record, memory limit 128 MiB"
 
 
@@ -193,7 +193,7 @@ def test_a_killed_event_with_reason_oom_is_a_confirmed_incident() -> None:
     assert oom.confirmed_from_events(rows, NOW) == []  # killed by API: no OOM
     incidents = oom.confirmed_from_events([replace(killed, kill_reason="oom")], NOW)
 
-    assert [(i.sandbox_id, i.kind, i.at) for i in incidents] == [
+    assert [(i.sandbox_id, i.kind, i.occurred_at) for i in incidents] == [
         (SCENE["killed"], "oom_confirmed", killed.ts)
     ]
 
@@ -211,7 +211,7 @@ def test_memory_near_its_limit_then_a_drop_is_a_suspected_oom() -> None:
     assert len(incidents) == 1
     incident = incidents[0]
     last_high = [s for s in samples if oom.is_memory_high(s)][-1]
-    assert incident.kind == "oom_suspected" and incident.at == last_high.ts
+    assert incident.kind == "oom_suspected" and incident.occurred_at == last_high.ts
     assert incident.mem_used_bytes == last_high.mem_used_bytes
     assert incident.mem_total_bytes == 128 * MIB
     assert "97 %" in incident.evidence
@@ -224,7 +224,7 @@ def test_memory_near_its_limit_at_the_end_is_a_suspected_oom() -> None:
     assert oom.suspected_from_samples(samples, None, NOW) == []
     incidents = oom.suspected_from_samples(samples, ended_at, NOW)
 
-    assert [i.at for i in incidents] == [samples[-1].ts]
+    assert [i.occurred_at for i in incidents] == [samples[-1].ts]
     assert "ended" in incidents[0].evidence
 
 
@@ -239,8 +239,9 @@ def test_no_suspicion_without_high_memory() -> None:
 
 def test_a_confirmed_kill_hides_its_suspected_twin() -> None:
     suspected = oom.suspected_from_samples(hog_samples(), None, NOW)
-    near = replace(suspected[0], kind="oom_confirmed", at=suspected[0].at + timedelta(seconds=3))
-    far = replace(near, at=suspected[0].at + timedelta(minutes=5))
+    first_at = suspected[0].occurred_at
+    near = replace(suspected[0], kind="oom_confirmed", occurred_at=first_at + timedelta(seconds=3))
+    far = replace(near, occurred_at=first_at + timedelta(minutes=5))
     other = replace(near, sandbox_id="another")
 
     assert oom.without_confirmed_twins(suspected, [near]) == []

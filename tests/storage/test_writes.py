@@ -154,7 +154,7 @@ def test_incidents_once_per_sandbox_kind_and_time(store: MonitorStore) -> None:
     assert store.add_incidents([oom, replace(oom, kind="oom_suspected")]) == 1
     got = store.incidents_since(at(-1))
     assert got["kind"].tolist() == ["oom_confirmed", "oom_suspected"]
-    assert got.loc[0, "at"] == at(0)
+    assert got.loc[0, "occurred_at"] == at(0)
 
 
 def test_runs_snapshots_and_actions(store: MonitorStore) -> None:

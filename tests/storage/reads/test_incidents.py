@@ -18,7 +18,7 @@ def test_sandbox_incidents_of_one_sandbox_oldest_first(store: MonitorStore) -> N
     store.add_incidents([incident("a", 50), incident("b", 10), incident("a", 20, "oom_suspected")])
     got = store.sandbox_incidents("a")
     assert list(got.columns) == list(store.incidents_since(T0).columns)
-    assert got["at"].tolist() == [at(20), at(50)]
+    assert got["occurred_at"].tolist() == [at(20), at(50)]
     assert got["kind"].tolist() == ["oom_suspected", "oom_confirmed"]
     assert got["template_id"].tolist() == ["big", "big"]
     assert store.sandbox_incidents("none").empty
