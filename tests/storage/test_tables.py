@@ -3,13 +3,14 @@ built from them load into those tables."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
-from storage import MonitorStore, batches, tables
+from storage import MonitorStore, batches, rows, tables
 from tests.storage.rowmaker import sample, sandbox
 
 # How DuckDB names the type each Arrow type of a declaration is stored as.
@@ -90,3 +91,30 @@ def test_select_lists_quote_and_qualify() -> None:
     assert tables.SNAPSHOTS.insert_values_sql() == (
         'INSERT INTO snapshots ("kind", "saved_at", "json_text") VALUES (?, ?, ?)'
     )
+
+
+@pytest.mark.parametrize(
+    ("row_type", "table", "names"),
+    [
+        (rows.SampleRow, tables.SAMPLES, None),
+        (rows.TeamSampleRow, tables.TEAM_SAMPLES, None),
+        (rows.TeamMaxRow, tables.TEAM_MAXIMA, None),
+        (rows.EventRow, tables.EVENTS, None),
+        (rows.LogLineRow, tables.LOG_LINES, None),
+        (rows.IncidentRow, tables.INCIDENTS, None),
+        (rows.CollectorRun, tables.COLLECTOR_RUNS, None),
+        (rows.SandboxEndRow, tables.SANDBOXES, tables.SANDBOX_END),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_a_row_s_fields_are_its_table_s_columns(
+    row_type: type, table: tables.Table, names: tuple[str, ...] | None
+) -> None:
+    assert [f.name for f in fields(row_type)] == list(names or table.names)
+
+
+def test_a_sighting_differs_from_its_columns_only_in_the_metadata_s_form() -> None:
+    # The collectors hand over a dict; the table keeps it as JSON text (batches.sandboxes).
+    got = [f.name for f in fields(rows.SandboxRow)]
+
+    assert got == [n.replace("metadata_json", "metadata") for n in tables.SANDBOX_SIGHTING]
