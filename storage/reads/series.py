@@ -46,10 +46,6 @@ _SUMS = """count(*) AS sandboxes, sum(cpu_used_vcpus) AS cpu_used_vcpus,
     sum(disk_total_bytes)::BIGINT AS disk_total_bytes"""
 
 
-def _origin_us(plan: Plan) -> int:
-    return int(plan.origin.timestamp()) * 1_000_000 + plan.origin.microsecond
-
-
 class SeriesReads(StoreBase):
     """Gauges over time."""
 
@@ -58,7 +54,7 @@ class SeriesReads(StoreBase):
         bucket's start (UTC) in its place. Made here rather than in SQL: cheaper by a
         couple of milliseconds on the 5 s refresh path."""
         df = self._query(sql, params)
-        starts = _origin_us(plan) + df.pop("bucket").astype("int64") * plan.width_us
+        starts = epoch_us(plan.origin) + df.pop("bucket").astype("int64") * plan.width_us
         df.insert(0, "bucket_start", pd.to_datetime(starts, unit="us", utc=True))
         return df
 
@@ -81,7 +77,7 @@ class SeriesReads(StoreBase):
             raw_kept_from=self._raw_kept_from,
             rollup_done_until=self._rollup_done_until,
         )
-        origin_us, width_us = _origin_us(plan), plan.width_us
+        origin_us, width_us = epoch_us(plan.origin), plan.width_us
         if plan.rollup_until is None:
             sql = f"""SELECT bucket, {_SUMS} FROM (
                     SELECT sandbox_id, (epoch_us(ts) - {origin_us}) // {width_us} AS bucket,
@@ -126,7 +122,7 @@ class SeriesReads(StoreBase):
             raw_kept_from=self._raw_kept_from,
             rollup_done_until=self._rollup_done_until,
         )
-        bucket = f"(epoch_us(t) - {_origin_us(plan)}) // {plan.width_us} AS bucket"
+        bucket = f"(epoch_us(t) - {epoch_us(plan.origin)}) // {plan.width_us} AS bucket"
         if plan.rollup_until is None:
             # The common, refreshed-every-5-s case: straight from the raw samples.
             sql = f"""SELECT {bucket}, count(*) AS samples, {_SAMPLE_MAXIMA}
