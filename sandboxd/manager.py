@@ -8,6 +8,7 @@ sandbox's log and, where E2B has one, recorded as a lifecycle event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import string
@@ -40,10 +41,39 @@ TIMEOUT = "timeout"
 OOM = "oom"
 ERROR = "error"
 SHUTDOWN = "sandboxd shutdown"
+# The agent broke the channel protocol (see sandboxd/agent/channel.py): what the box's
+# code wrote was refused and the box killed. Distinct from ERROR, a crash of the agent.
+AGENT_PROTOCOL_VIOLATION = "agent protocol violation"
+FAILED_REASONS = (OOM, ERROR, AGENT_PROTOCOL_VIOLATION)
+# A violation's text may quote what code in the box wrote: the log keeps this much of it,
+# enough to say which rule was broken (the channel's own texts are well under it).
+MAX_VIOLATION_LOG_CHARS = 300
+# What a cut-off agent still writes is read and dropped in chunks of this size, so it
+# costs sandboxd one chunk at a time.
+DEAD_AGENT_DRAIN_CHUNK_BYTES = 1 << 16
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def _drain_agent_pipe(process: asyncio.subprocess.Process) -> None:
+    """Read the agent's stdout to its end, dropping it a chunk at a time. A channel cut off
+    for a violation stops reading, and asyncio (3.11) lets `process.wait()` return only
+    once every pipe has ended: unread, a full pipe would hang the box's kill."""
+    if process.stdout is None:
+        return
+    with contextlib.suppress(ConnectionError):
+        while await process.stdout.read(DEAD_AGENT_DRAIN_CHUNK_BYTES):
+            pass
+
+
+def quoted_violation(violation: str) -> str:
+    """`violation` as one printable line of at most MAX_VIOLATION_LOG_CHARS (plus a marker
+    when cut): control characters, which box code may have put in it, become "?"."""
+    text = "".join(c if c.isprintable() else "?" for c in violation[:MAX_VIOLATION_LOG_CHARS])
+    cut = len(violation) - MAX_VIOLATION_LOG_CHARS
+    return text + (f" [{cut} more characters cut]" if cut > 0 else "")
 
 
 @dataclass
@@ -306,17 +336,32 @@ class SandboxManager:
             await live.agent.aclose()
 
     def _end_record(self, record: SandboxRecord, reason: str) -> None:
-        self.journal.ended(record, reason, failed=reason in (OOM, ERROR))
+        self.journal.ended(record, reason, failed=reason in FAILED_REASONS)
 
     async def _watch_agent(self, live: LiveSandbox) -> None:
         """The agent is the sandbox's main process: when it dies, the sandbox ends."""
         await asyncio.shield(live.agent.closed)
         if self._closing or live.record.sandbox_id not in self.live:
             return
-        # The kernel kills the biggest process first, so a dead agent with OOM kills on record
-        # means memory ran out for the sandbox as a whole.
-        reason = OOM if live.box.oom_kill_count() > 0 else ERROR
-        await self.kill(live.record.sandbox_id, reason)
+        violation = live.agent.violation
+        if violation is not None:
+            quoted = quoted_violation(violation)
+            self.journal.log(live.record, "error", f"the agent broke the protocol: {quoted}")
+            reason = AGENT_PROTOCOL_VIOLATION
+        elif live.box.oom_kill_count() > 0:
+            # The kernel kills the biggest process first, so a dead agent with OOM kills on
+            # record means memory ran out for the sandbox as a whole.
+            reason = OOM
+        else:
+            reason = ERROR
+        # The channel's reader has ended: nobody else reads the pipe while this runs, and
+        # the kill bounds it (the pipe ends when the box's processes are gone).
+        drain = asyncio.create_task(_drain_agent_pipe(live.box.process))
+        try:
+            await self.kill(live.record.sandbox_id, reason)
+        finally:
+            drain.cancel()
+            await asyncio.gather(drain, return_exceptions=True)
 
     async def shutdown(self) -> None:
         """Kill every sandbox, recording why."""
