@@ -380,7 +380,20 @@ class SandboxManager:
             self._loop.call_soon_threadsafe(self.record_oom, oom)
 
     def record_oom(self, oom: OomKill) -> None:
-        """Count an OOM kill and log it in its sandbox's log."""
+        """Count an OOM kill and log it in its sandbox's log; at the reduced level, where
+        no kernel record confirms it, log it as suspected only, and do not count it."""
         live = self.live.get(oom.sandbox_id)
         record = live.record if live else self.known_record(oom.sandbox_id)
-        self.journal.oom_kill(record, oom)
+        if record.isolation.split(" ", 1)[0] == "full":
+            self.journal.oom_kill(record, oom)
+            return
+        # Reduced isolation only sees a SIGKILL of the box's main process that sandboxd did
+        # not send: the kernel's OOM killer may have sent it, or code in the box (without
+        # bwrap, box code runs as the main process's uid and may signal it).
+        pid = "?" if oom.pid is None else str(oom.pid)
+        message = (
+            f"suspected OOM kill, not confirmed: the main process (pid {pid}) was killed by a "
+            "SIGKILL sandboxd did not send; the kernel's OOM killer or code in the sandbox "
+            "may have sent it, and no kernel record says which"
+        )
+        self.journal.log(record, "warn", message, {"pid": "" if oom.pid is None else pid})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from sandboxd.isolation.bwrap import bwrap_works, setpriv_argv
+from sandboxd.isolation.paths import RUNTIME_ROOT
 from sandboxd.isolation.reduced import ReducedIsolation
 from sandboxd.isolation.uids import HostUidPool
 from sandboxd.manager import SandboxManager
@@ -25,6 +27,8 @@ from sandboxd.store import Store
 UID_BASE = 600_000 + (os.getpid() % 500) * 20
 UID_COUNT = 20
 END_TIMEOUT_S = 30.0
+# Plain boxes' homes: a place every box uid may walk through (pytest's tmp dirs are 0700).
+RUNTIME_DIR = RUNTIME_ROOT / "reduced" / f"security-test-{os.getpid()}"
 
 
 @asynccontextmanager
@@ -33,16 +37,7 @@ async def managed_boxes(
 ) -> AsyncIterator[SandboxManager]:
     """A started manager over reduced isolation (each box its own uid as root); every
     sandbox is killed and the isolation closed after. Skips where bwrap cannot run."""
-    root = os.geteuid() == 0
-    if use_bwrap:
-        ok, why = bwrap_works(setpriv_argv(UID_BASE) if root else ())
-        if not ok:
-            pytest.skip(why)
-    isolation = ReducedIsolation(
-        data_dir, use_bwrap=use_bwrap, reasons=["forced by the test"],
-        agent_script=agent_script, host_uids=HostUidPool(UID_BASE, UID_COUNT) if root else None,
-        runtime_dir=data_dir / "runtime",
-    )  # fmt: skip
+    isolation = reduced_isolation(data_dir, use_bwrap=use_bwrap, agent_script=agent_script)
     manager = SandboxManager(
         isolation=isolation, store=Store(data_dir / "store.db"), team_id="team-test",
         max_sandboxes=2, max_length_s=3600, max_processes=64,
@@ -52,6 +47,24 @@ async def managed_boxes(
         yield manager
     finally:
         await manager.shutdown()
+        shutil.rmtree(RUNTIME_DIR, ignore_errors=True)  # plain boxes' homes, if any is left
+
+
+def reduced_isolation(
+    data_dir: Path, *, use_bwrap: bool = True, agent_script: Path | None = None
+) -> ReducedIsolation:
+    """Reduced isolation as sandboxd makes it (each box its own uid as root); skips where
+    bwrap cannot run. The caller destroys its boxes; plain homes are under RUNTIME_DIR."""
+    root = os.geteuid() == 0
+    if use_bwrap:
+        ok, why = bwrap_works(setpriv_argv(UID_BASE) if root else ())
+        if not ok:
+            pytest.skip(why)
+    return ReducedIsolation(
+        data_dir, use_bwrap=use_bwrap, reasons=["forced by the test"],
+        agent_script=agent_script, host_uids=HostUidPool(UID_BASE, UID_COUNT) if root else None,
+        runtime_dir=RUNTIME_DIR,
+    )  # fmt: skip
 
 
 async def create(manager: SandboxManager) -> SandboxRecord:

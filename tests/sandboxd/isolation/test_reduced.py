@@ -246,7 +246,7 @@ def test_reduced_kill_while_frozen_and_destroy_leave_nothing(
     assert reduced_iso.live_boxes() == []
 
 
-def test_a_sigkill_from_elsewhere_counts_as_oom(
+def test_a_sigkill_from_elsewhere_is_reported_as_a_suspect_not_counted(
     reduced_iso: ReducedIsolation, launch_reduced: Launch, loop: Loop
 ) -> None:
     kills: list[OomKill] = []
@@ -257,7 +257,8 @@ def test_a_sigkill_from_elsewhere_counts_as_oom(
     loop.run(box.process.wait())
     loop.run(asyncio.sleep(0.05))  # let the exit watcher run
 
-    assert seen.is_set() and box.oom_kill_count() == 1
+    # No kernel record says it was the OOM killer (box code may send it too): a suspect.
+    assert seen.is_set() and box.oom_kill_count() == 0
     assert kills[0].sandbox_id == box.sandbox_id and kills[0].pid == box.process.pid
 
 
