@@ -50,7 +50,8 @@ Ops (arguments -> result):
     close_stdin pid                             -> {} once pending input is written
     resize pid, cols, rows                      -> {}
     list                                        -> {"processes": [{pid, cmd, args, envs,
-                                                    cwd, tag, pty}]}
+                                                    cwd, tag, pty}], "omitted"} (cut to
+                                                    bounds: see LIST_PROCESS*)
     open   path, mode ("r" | "w")               -> {"handle", "path", "size"}
     read   handle, max_bytes                    -> {"data", "eof"}
     write  handle, data                         -> {}
@@ -115,6 +116,18 @@ LIST_MAX_BYTES = 2 << 20
 # page's parsed entries at a time, big enough (about 1,000 entries) to need few round trips.
 LIST_PAGE_MAX_BYTES = 256 << 10
 MAX_OPEN_FILES = 256
+# The process list is one answer line too, and its content (commands, args, envs) is what
+# box code asked for, so each entry is cut: strings to LIST_PROCESS_FIELD_MAX_CHARS, args
+# and envs to their first LIST_PROCESS_MAX_ITEMS (an arg, or env name, says how many were
+# cut), and the answer stops before LIST_PROCESSES_MAX_BYTES of entries, with the count of
+# those left out. 1 MiB keeps the line a quarter of what sandboxd accepts (4 MiB); 256
+# characters show any honest command; the entry count is also capped, far above the
+# box's process limit.
+LIST_PROCESS_FIELD_MAX_CHARS = 256
+LIST_PROCESS_MAX_ITEMS = 32
+LIST_PROCESSES_MAX_BYTES = 1 << 20
+LIST_PROCESSES_MAX_ENTRIES = 4096
+CUT_MARKER = "...[cut]"
 # The user's processes, not the agent, should be the OOM killer's first choice.
 CHILD_OOM_SCORE_ADJ = b"100"
 PR_SET_CHILD_SUBREAPER = 36
@@ -267,6 +280,31 @@ class Channel:
 
 
 # --- processes -----------------------------------------------------------------------
+
+
+def cut_text(text: str) -> str:
+    """`text`, or its first LIST_PROCESS_FIELD_MAX_CHARS characters and CUT_MARKER."""
+    if len(text) <= LIST_PROCESS_FIELD_MAX_CHARS:
+        return text
+    return text[:LIST_PROCESS_FIELD_MAX_CHARS] + CUT_MARKER
+
+
+def bounded_process_entry(pid: int, request: Json) -> Json:
+    """A `list` entry for a process started with `request`: strings cut by `cut_text`,
+    args and envs to their first LIST_PROCESS_MAX_ITEMS, plus one item saying how many
+    more there were."""
+    args = [cut_text(a) for a in request["args"][:LIST_PROCESS_MAX_ITEMS]]
+    if len(request["args"]) > LIST_PROCESS_MAX_ITEMS:
+        args.append(f"[{len(request['args']) - LIST_PROCESS_MAX_ITEMS} more args cut]")
+    env_items = list(request["envs"].items())
+    envs = {cut_text(k): cut_text(v) for k, v in env_items[:LIST_PROCESS_MAX_ITEMS]}
+    if len(env_items) > LIST_PROCESS_MAX_ITEMS:
+        envs[f"[{len(env_items) - LIST_PROCESS_MAX_ITEMS} more envs cut]"] = ""
+    optional = {k: cut_text(request[k]) if request[k] is not None else None for k in ("cwd", "tag")}
+    return {
+        "pid": pid, "cmd": cut_text(request["cmd"]), "args": args, "envs": envs,
+        **optional, "pty": request["pty"],
+    }  # fmt: skip
 
 
 class Proc:
@@ -873,7 +911,15 @@ class Agent:
 
     def op_list(self, _: Json) -> Json:
         running = [p for p in self.procs.values() if p.exit_status is None]
-        return {"processes": [{"pid": p.pid, **p.request} for p in running]}
+        listed: list[Json] = []
+        listed_bytes = 0
+        for proc in running[:LIST_PROCESSES_MAX_ENTRIES]:
+            entry = bounded_process_entry(proc.pid, proc.request)
+            listed_bytes += len(json.dumps(entry))
+            if listed_bytes > LIST_PROCESSES_MAX_BYTES:
+                break
+            listed.append(entry)
+        return {"processes": listed, "omitted": len(running) - len(listed)}
 
     def op_remove(self, msg: Json) -> Json:
         self.files.remove(arg_str(msg, "path"))
