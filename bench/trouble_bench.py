@@ -71,16 +71,27 @@ class Run:
     trouble_run_ms: list[float]
 
 
+def events_job_outcome(collector: Collector) -> tuple[bool, str | None]:
+    """(whether the events job has finished a run, that latest run's error or None), from
+    the store's freshness table, as the dashboard reads it."""
+    fresh = collector.context.store.data_freshness(datetime.now(UTC))
+    rows = fresh[fresh["job"] == "events"]
+    if rows.empty:
+        return False, None
+    error = rows["last_error"].iloc[0]
+    return True, None if error is None else str(error)
+
+
 def wait_for_history(collector: Collector, timeout_s: float) -> float:
     """Seconds from now until the events job's first run is recorded; fails past the
     timeout or when that run failed."""
     started = time.monotonic()
-    while (run := collector.context.store.last_run("events")) is None:
+    while not (outcome := events_job_outcome(collector))[0]:
         if time.monotonic() - started > timeout_s:
             raise RuntimeError(f"the events job did not finish within {timeout_s} s")
         time.sleep(0.1)
-    if run.error is not None:
-        raise RuntimeError(f"the events job failed: {run.error}")
+    if outcome[1] is not None:
+        raise RuntimeError(f"the events job failed: {outcome[1]}")
     return time.monotonic() - started
 
 
@@ -111,7 +122,7 @@ def one_run(url: str, workdir: Path, arguments: argparse.Namespace, rng: random.
     try:
         # A kill while the events job is still reading the history in.
         time.sleep(rng.uniform(2 * config.trouble_interval_s, 3 * config.trouble_interval_s))
-        loading = collector.context.store.last_run("events") is None
+        loading = not events_job_outcome(collector)[0]
         during_load = report(one_kill(url, collector, arguments.timeout_s, loading))
         loaded_s = wait_for_history(collector, arguments.load_timeout_s) + (
             time.monotonic() - started

@@ -175,7 +175,7 @@ class MonitorStore(FleetReads, SeriesReads, IncidentReads, EventReads, Freshness
             return writes.mark_ended(con, table)
 
     def record_run(self, run: CollectorRun) -> None:
-        """Record one run of a collector job (for `data_freshness` and `last_run`)."""
+        """Record one run of a collector job (for `data_freshness`)."""
         batches.require_aware(run.started_at, "started_at")
         with self._writing("recording a collector run") as con:
             writes.record_run(

@@ -7,10 +7,8 @@ from datetime import datetime
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from storage import tables
-from storage.base import StoreBase, utc
+from storage.base import StoreBase
 from storage.batches import require_aware
-from storage.rows import CollectorRun
 
 
 class FreshnessReads(StoreBase):
@@ -34,18 +32,6 @@ class FreshnessReads(StoreBase):
         )
         df.insert(3, "age_s", (pd.Timestamp(now) - df["last_success_at"]).dt.total_seconds())
         return df
-
-    def last_run(self, job: str) -> CollectorRun | None:
-        """The latest recorded run of `job` (by start time), None when it never ran."""
-        with self._reading() as cur:
-            row = cur.execute(
-                f"""SELECT {tables.COLLECTOR_RUNS.select_list()}
-                FROM collector_runs WHERE job = ? ORDER BY started_at DESC LIMIT 1""",
-                [job],
-            ).fetchone()
-        if row is None:
-            return None
-        return CollectorRun(row[0], utc(row[1]), utc(row[2]), int(row[3]), row[4], row[5])
 
     def snapshot(self, kind: str) -> str | None:
         """The latest JSON document saved as `kind`, None when there is none."""

@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pandas as pd
 
+from storage import MonitorStore
 from tests.collectors.conftest import MakeCollector
 from tests.collectors.faults import FaultyAPI, Slow, down, garbage, on_path, rate_limited
 from tests.collectors.helpers import assert_nothing_doubled, query, sampled_seconds, wait_for
@@ -58,6 +60,13 @@ def test_api_down_for_a_while_then_back_the_backfill_fills_the_gap(
     assert [e is None for (e,) in errors] == [True, False, False, True]
 
 
+def latest_poll_run(store: MonitorStore) -> dict[str, object] | None:
+    """The poll job's row of the freshness table (its latest run); None before its first."""
+    fresh = store.data_freshness(datetime.now(UTC))
+    rows: list[dict[str, object]] = fresh[fresh["job"] == "poll"].to_dict("records")
+    return rows[0] if rows else None
+
+
 def test_a_429_storm_slows_that_job_per_retry_after_and_not_the_others(
     make_collector: MakeCollector, new_sandbox: Callable[..., str], db_path: Path
 ) -> None:
@@ -66,13 +75,15 @@ def test_a_429_storm_slows_that_job_per_retry_after_and_not_the_others(
     collector = make_collector(faults=faults)
     collector.start()
     store = collector.context.store
-    wait_for(lambda: store.last_run("poll"), 5, "a first poll")
+    wait_for(lambda: latest_poll_run(store), 5, "a first poll")
     storm_start = datetime.now(UTC)
     faults.add(on_path(LIST, rate_limited(2.0)))
     time.sleep(6.0)
     faults.clear()
     storm_end = datetime.now(UTC)
-    wait_for(lambda: (run := store.last_run("poll")) and run.error is None, 5, "polls again")
+    wait_for(
+        lambda: (run := latest_poll_run(store)) and pd.isna(run["last_error"]), 5, "polls again"
+    )
     collector.stop()
 
     in_storm = "started_at BETWEEN ? AND ?"

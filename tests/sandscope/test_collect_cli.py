@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -77,8 +78,8 @@ def test_a_signal_stops_it_cleanly_with_the_runs_recorded(
     assert "stopping: finishing the runs in progress, then closing the store" in collect.out
     assert collect.out[-1] == "stopped"
     with MonitorStore.open(tmp_path / "monitor.duckdb") as store:
-        last_poll = store.last_run("poll")
-    assert last_poll is not None and last_poll.error is None
+        fresh = store.data_freshness(datetime.now(UTC)).set_index("job")
+    assert "poll" in fresh.index and fresh.loc["poll", "last_error"] is None
     assert all(r.headers.get("X-API-Key") == API_KEY for r in api.requests)
 
 

@@ -158,11 +158,17 @@ def test_incidents_once_per_sandbox_kind_and_time(store: MonitorStore) -> None:
 
 
 def test_runs_snapshots_and_actions(store: MonitorStore) -> None:
-    assert store.last_run("list") is None
+    assert store.data_freshness(at(0)).empty
     run = CollectorRun("list", at(0), at(1), 5, None)
     store.record_run(run)
     store.record_run(CollectorRun("list", at(5), at(6), 0, "HTTP 503", retry_after_s=2.0))
-    assert store.last_run("list") == CollectorRun("list", at(5), at(6), 0, "HTTP 503", 2.0)
+    latest = store.data_freshness(at(10)).set_index("job").loc["list"]
+    assert latest["last_run_at"] == at(6)
+    assert (latest["rows_written"], latest["last_error"], latest["retry_after_s"]) == (
+        0,
+        "HTTP 503",
+        2.0,
+    )
 
     store.save_snapshot("templates", '["new"]', at(10))
     store.save_snapshot("templates", '["old"]', at(0))  # older: does not replace

@@ -1,4 +1,4 @@
-"""The collectors' own records: freshness per job, the latest run, saved snapshots."""
+"""The collectors' own records: freshness per job and saved snapshots."""
 
 from __future__ import annotations
 
@@ -34,5 +34,4 @@ def test_data_freshness_per_job(store: MonitorStore) -> None:
 
 def test_an_empty_store_has_no_runs_events_or_snapshots(store: MonitorStore) -> None:
     assert store.data_freshness(T0).empty
-    assert store.last_run("poll") is None
     assert store.snapshot("templates") is None
