@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from storage import MonitorStore, synthetic
+from bench import synthetic
+from storage import MonitorStore
 from storage.batches import samples as samples_table
 from storage.rows import SampleRow
 
@@ -106,11 +107,13 @@ def build(path: Path, sandboxes: int, start: datetime, end: datetime, memory_lim
 
     with MonitorStore.open(path, memory_limit=memory_limit) as store:
         store.upsert_sandboxes(synthetic.sandbox_rows(sandboxes, start, end))
-        rows = synthetic.fill_samples(
-            store, sandboxes, start, end, INTERVAL_S, timedelta(hours=2), progress
-        )
-        filled = time.perf_counter() - started
-        say(f"filled {rows:,} samples in {filled:.0f} s; rolling up")
+    # Filled over a connection of its own, with the store closed (bench/synthetic.py).
+    rows = synthetic.fill_samples(
+        path, sandboxes, start, end, INTERVAL_S, timedelta(hours=2), progress, memory_limit
+    )
+    filled = time.perf_counter() - started
+    say(f"filled {rows:,} samples in {filled:.0f} s; rolling up")
+    with MonitorStore.open(path, memory_limit=memory_limit) as store:
         rolled_at = time.perf_counter()
         minutes = store.roll_up(end)
         rolled = time.perf_counter() - rolled_at
