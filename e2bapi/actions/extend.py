@@ -1,4 +1,4 @@
-"""Extending a sandbox's life without ever shortening it (DESIGN.md, decision 4)."""
+"""Extending a sandbox's life without ever shortening it (docs/ARCHITECTURE.md, decision 4)."""
 
 from __future__ import annotations
 
