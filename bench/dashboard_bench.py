@@ -34,8 +34,8 @@ from dashboard_data import Dataset
 from dashboard_live import CONCURRENCY_LIMIT, LIVE, POLL_INTERVAL_S, LiveCall, Parts, TimedStore
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime
-from dashboard.auth import Logins
+from dashboard.serving import runtime
+from dashboard.serving.auth import Logins
 from storage import MonitorStore
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
@@ -130,7 +130,7 @@ def new_app(ds: Dataset, case: PageCase) -> AppTest:
     for key, value in case.state.items():
         app.session_state[key] = value
     if case.page != "overview":
-        app.switch_page(f"views/{case.page}.py")
+        app.switch_page(f"{case.page}/page.py")
     return app
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dashboard.incident_report import incident_key
+from dashboard.incidents.report import incident_key
 from storage import MonitorStore, synthetic
 from storage.rows import (
     CollectorRun,

@@ -20,10 +20,13 @@ from streamlit import dataframe_util
 from streamlit.elements.lib.pandas_styler_utils import marshall_styler
 from streamlit.proto.ArrowData_pb2 import ArrowData
 
-from dashboard import incident_view, overview, sandbox_view, tables
-from dashboard.freshness import freshness_banner
-from dashboard.ranges import preset_range
-from dashboard.triage import TriageFilter, apply_filter, triage_table
+from dashboard.common.freshness import freshness_banner
+from dashboard.common.ranges import preset_range
+from dashboard.incidents import data as incidents_data
+from dashboard.overview import data as overview_data
+from dashboard.sandbox import data as sandbox_data
+from dashboard.sandboxes import table as tables
+from dashboard.sandboxes.triage import TriageFilter, apply_filter, triage_table
 from storage import MonitorStore
 
 LIVE_REFRESH_MS = 300.0
@@ -87,7 +90,7 @@ def send_table(data: Any, parts: Parts) -> None:
 
 def live_overview(store: MonitorStore, ds: Dataset, parts: Parts, range_label: str) -> None:
     freshness_banner(store.data_freshness(ds.now), ds.now, POLL_INTERVAL_S)
-    view = overview.load(store, preset_range(range_label, ds.now), CONCURRENCY_LIMIT)
+    view = overview_data.load(store, preset_range(range_label, ds.now), CONCURRENCY_LIMIT)
     for figure in (
         view.running_chart,
         view.start_rate_chart,
@@ -106,21 +109,21 @@ def live_sandboxes(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
 
 def live_sandbox(store: MonitorStore, ds: Dataset, parts: Parts, range_label: str) -> None:
     time_range = preset_range(range_label, ds.now)
-    view = sandbox_view.load(store, ds.detail_id, time_range, ds.now)
+    view = sandbox_data.load(store, ds.detail_id, time_range, ds.now)
     for figure in (view.cpu_chart, view.memory_chart, view.disk_chart):
         send_chart(figure, parts)
-    logs, _ = sandbox_view.logs(store, ds.detail_id, time_range, None)
+    logs, _ = sandbox_data.logs(store, ds.detail_id, time_range, None)
     send_table(logs, parts)
     send_table(view.events, parts)
 
 
 def live_incidents(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
-    send_table(incident_view.listing(store, ds.now, "7 d"), parts)
+    send_table(incidents_data.listing(store, ds.now, "7 d"), parts)
 
 
 def open_incident(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
     """Not live: the incident opened under the list (`?incident=`), drawn once per run."""
-    opened = incident_view.open_incident(store, ds.incident_key)
+    opened = incidents_data.open_incident(store, ds.incident_key)
     if opened is None:
         raise LookupError(f"incident {ds.incident_key} is not stored")
     send_chart(opened.memory_chart, parts)

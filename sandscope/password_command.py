@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import IO
 
-from dashboard.auth import SECRETS_FILE_NAME, hash_password
+from dashboard.serving.auth import SECRETS_FILE_NAME, hash_password
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

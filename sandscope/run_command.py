@@ -24,10 +24,10 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from dashboard import runtime
-from dashboard.actions import ActionRunner
-from dashboard.auth import AuthConfigError, Logins, check_exposure, load_logins
-from dashboard.server import APP_PATH, DashboardError, DashboardServer
+from dashboard.actions.runner import ActionRunner
+from dashboard.serving import runtime
+from dashboard.serving.auth import AuthConfigError, Logins, check_exposure, load_logins
+from dashboard.serving.server import APP_PATH, DashboardError, DashboardServer
 from sandscope.clients import open_client
 from sandscope.collect_command import RunPrinter, build_collector, quiet_library_logs
 from sandscope.demo import Demo, DemoTarget, DemoTimings

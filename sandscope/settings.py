@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from collectors.config import CollectorConfig
-from dashboard.auth import DEFAULT_SESSION_IDLE_S
+from dashboard.serving.auth import DEFAULT_SESSION_IDLE_S
 from sandboxd.config import SandboxdSettings
 
 DEFAULT_SECRETS_FILE = Path(".streamlit/secrets.toml")

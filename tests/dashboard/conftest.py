@@ -17,9 +17,9 @@ import pytest
 from e2b import CommandExitException, Sandbox
 
 from collectors import Collector
-from dashboard import runtime
-from dashboard.actions import ActionRunner
-from dashboard.auth import Logins
+from dashboard.actions.runner import ActionRunner
+from dashboard.serving import runtime
+from dashboard.serving.auth import Logins
 from e2bapi import E2BClient
 from sandscope.clients import open_async_client, open_client
 from sandscope.collect_command import collector_config

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard.actions import ActionRunner, error_words, required_typed_confirmation
+from dashboard.actions.runner import ActionRunner, error_words, required_typed_confirmation
 from e2bapi import E2BClient, RetryPolicy
 from e2bapi import errors as e2b_errors
 from storage import MonitorStore

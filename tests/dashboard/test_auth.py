@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.auth import (
+from dashboard.serving.auth import (
     DEFAULT_SESSION_IDLE_S,
     SECRETS_FILE_NAME,
     AuthConfigError,
@@ -26,7 +26,7 @@ from dashboard.auth import (
     session_expired,
     verify_password,
 )
-from dashboard.login_limits import LoginLimiter
+from dashboard.serving.login_limits import LoginLimiter
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard.chart_data import (
+from dashboard.common.chart_data import (
     axis_times,
     band_outline,
     floats,

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard import charts
-from dashboard.charts import (
+from dashboard.common import charts
+from dashboard.common.charts import (
     MARKER_COLOURS,
     MAX_POINTS_PER_SERIES,
     NO_DATA_TEXT,
@@ -20,7 +20,7 @@ from dashboard.charts import (
     find_peak,
     time_chart,
 )
-from dashboard.metrics import METRICS
+from dashboard.common.metrics import METRICS
 
 MiB = 2**20
 GiB = 2**30

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard.freshness import freshness_banner
+from dashboard.common.freshness import freshness_banner
 
 NOW = datetime(2025, 5, 1, 12, 10, 0, tzinfo=UTC)
 JOBS = ["backfill", "events", "maintenance", "poll", "slow", "team", "trouble"]

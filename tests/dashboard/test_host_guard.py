@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from dashboard.host_guard import HostGuard, allowed_hosts, same_origin, split_host_port
+from dashboard.serving.host_guard import HostGuard, allowed_hosts, same_origin, split_host_port
 
 
 @pytest.mark.parametrize(

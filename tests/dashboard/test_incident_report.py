@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard.incident_report import (
+from dashboard.incidents.report import (
     IncidentReport,
     build_report,
     export_csv_zip,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dashboard.incident_view import memory_cell
+from dashboard.incidents.data import memory_cell
 
 MIB = 2**20
 

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from dashboard.metrics import METRICS, Metric, format_bytes, format_duration_s, format_value
+from dashboard.common.metrics import METRICS, Metric, format_bytes, format_duration_s, format_value
 
 MiB = 2**20
 GiB = 2**30

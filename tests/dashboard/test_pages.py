@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime
-from dashboard.actions import ActionRunner
-from dashboard.incident_report import incident_key
+from dashboard.actions.runner import ActionRunner
+from dashboard.incidents.report import incident_key
+from dashboard.serving import runtime
 from e2bapi.actions.sandboxes import connect_sandbox, get_sandbox
 from sandscope.clients import open_client
 from sandscope.settings import load_settings
@@ -27,7 +27,7 @@ def open_page(page: str, **query: str) -> AppTest:
         app.query_params[name] = value
     app.run()
     if page != "overview":
-        app.switch_page(f"views/{page}.py")
+        app.switch_page(f"{page}/page.py")
         app.run()
     return app
 

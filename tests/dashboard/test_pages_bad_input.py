@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime
-from dashboard.auth import Logins, User, hash_password
+from dashboard.serving import runtime
+from dashboard.serving.auth import Logins, User, hash_password
 from storage import MonitorStore
 from storage.rows import CollectorRun
 
@@ -42,7 +42,7 @@ def run_page(page: str, **query: str) -> AppTest:
         app.query_params[name] = value
     app.run()
     if page != "overview":
-        app.switch_page(f"views/{page}.py").run()
+        app.switch_page(f"{page}/page.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard.ranges import (
+from dashboard.common.ranges import (
     PRESETS,
     TimeRange,
     as_utc,

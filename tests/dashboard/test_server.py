@@ -17,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dashboard.server import flag_options, url_for
+from dashboard.serving.server import flag_options, url_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SERVE = """
 import signal, sys
 from pathlib import Path
-from dashboard.server import DashboardError, DashboardServer
+from dashboard.serving.server import DashboardError, DashboardServer
 
 app, port, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 server = DashboardServer("127.0.0.1", port, app)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard.triage import (
+from dashboard.sandboxes.triage import (
     COLUMNS,
     TriageFilter,
     apply_filter,

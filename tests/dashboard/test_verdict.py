@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from dashboard.verdict import sandbox_verdict
+from dashboard.sandbox.verdict import sandbox_verdict
 
 NOW = datetime(2025, 5, 1, 12, 10, 0, tzinfo=UTC)
 ENDED_AT = datetime(2025, 5, 1, 12, 3, 5, tzinfo=UTC)

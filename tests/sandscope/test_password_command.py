@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from dashboard.auth import verify_password
+from dashboard.serving.auth import verify_password
 from sandscope.password_command import EXIT_OK, EXIT_REFUSED, run_hash_password
 
 

@@ -21,9 +21,9 @@ from types import MappingProxyType
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runtime
-from dashboard.auth import Logins, User, hash_password
-from dashboard.login_limits import (
+from dashboard.serving import runtime
+from dashboard.serving.auth import Logins, User, hash_password
+from dashboard.serving.login_limits import (
     FIRST_LOCKOUT_S,
     FORGET_AFTER_S,
     FREE_FAILURES_PER_ADDRESS,
@@ -256,7 +256,7 @@ def live_fragment_script() -> None:
     the second run drops the user as the login gate would."""
     import streamlit as st
 
-    from dashboard import page_support
+    from dashboard.common import page_support
 
     st.session_state["runs"] = st.session_state.get("runs", 0) + 1
     if st.session_state["runs"] > 1:

@@ -28,8 +28,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from dashboard.incident_report import build_report, export_csv_zip, incident_key
-from dashboard.plain_text import csv_cell, literal
+from dashboard.common.plain_text import csv_cell, literal
+from dashboard.incidents.report import build_report, export_csv_zip, incident_key
 from storage import MonitorStore
 from storage.rows import EventRow, IncidentRow, LogLineRow, SandboxEndRow, SandboxRow
 from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS
@@ -41,9 +41,9 @@ PAGE_TIMEOUT_MS = 30_000
 SERVE = """
 import sys
 from pathlib import Path
-from dashboard import runtime
-from dashboard.auth import Logins
-from dashboard.server import DashboardServer
+from dashboard.serving import runtime
+from dashboard.serving.auth import Logins
+from dashboard.serving.server import DashboardServer
 from storage import MonitorStore
 
 store = MonitorStore.open(Path(sys.argv[1]))

@@ -12,12 +12,19 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
-from dashboard.charts import MAX_POINTS_PER_SERIES, Limit, Line, Marker, MarkerKind, time_chart
-from dashboard.incident_report import parse_incident_key
-from dashboard.metrics import METRICS, format_bytes
-from dashboard.plain_text import literal, plot_literal
-from dashboard.ranges import TimeRange, as_utc
-from dashboard.verdict import Verdict, sandbox_verdict
+from dashboard.common.charts import (
+    MAX_POINTS_PER_SERIES,
+    Limit,
+    Line,
+    Marker,
+    MarkerKind,
+    time_chart,
+)
+from dashboard.common.metrics import METRICS, format_bytes
+from dashboard.common.plain_text import literal, plot_literal
+from dashboard.common.ranges import TimeRange, as_utc
+from dashboard.incidents.report import parse_incident_key
+from dashboard.sandbox.verdict import Verdict, sandbox_verdict
 from storage import MonitorStore
 
 MIB = 1024**2

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.metrics import format_bytes
-from dashboard.plain_text import csv_cell
-from dashboard.ranges import as_utc, utc_text
-from dashboard.values import int_or_none, text_or_none
+from dashboard.common.metrics import format_bytes
+from dashboard.common.plain_text import csv_cell
+from dashboard.common.ranges import as_utc, utc_text
+from dashboard.common.values import int_or_none, text_or_none
 
 # E2B sizes memory in MiB; these are the sizes we suggest from.
 MEMORY_SIZES_MB = (128, 256, 512, 1024, 2048, 4096, 8192)

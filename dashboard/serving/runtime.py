@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from dashboard.actions import ActionRunner
-from dashboard.auth import Logins
+from dashboard.actions.runner import ActionRunner
+from dashboard.serving.auth import Logins
 from storage import MonitorStore
 
 

@@ -25,9 +25,9 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.runtime_util import get_max_message_size_bytes
 from streamlit.web import bootstrap
 
-from dashboard.host_guard import HostGuard, allowed_hosts
+from dashboard.serving.host_guard import HostGuard, allowed_hosts
 
-APP_PATH = Path(__file__).resolve().parent / "app.py"
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 # Streamlit's defaults for its own server: a ping every 30 s, a dead peer dropped after 30 s.
 WEBSOCKET_PING_S = 30
 # Open sessions get this long to close on stop before their tasks are cancelled.

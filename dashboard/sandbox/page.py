@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import action_panel, page_support, sandbox_view, tables
-from dashboard.plain_text import literal
+from dashboard.actions import panel as action_panel
+from dashboard.common import page_support
+from dashboard.common.plain_text import literal
+from dashboard.sandbox import data
+from dashboard.sandboxes import table as tables
 
 monitor = page_support.monitor_or_stop()
 st.title("Sandbox detail")
@@ -14,7 +17,7 @@ action_panel.show_results()
 action_panel.pending_confirmation(monitor)
 sandbox_id = st.query_params.get("id", "").strip()
 if not sandbox_id:
-    known = sandbox_view.known_sandbox_ids(monitor.store)
+    known = data.known_sandbox_ids(monitor.store)
     if not known:
         st.info("No sandboxes are stored yet: they appear here once the collectors see one.")
         st.stop()
@@ -28,11 +31,11 @@ if record is None:
         f"No sandbox with ID {literal(sandbox_id)} is known to sandscope. It may never have been "
         "seen by the collectors, or its history is past retention."
     )
-    st.page_link("views/sandboxes.py", label="Back to the sandboxes", icon=":material/arrow_back:")
+    st.page_link("sandboxes/page.py", label="Back to the sandboxes", icon=":material/arrow_back:")
     st.stop()
 
-st.subheader(sandbox_view.title(record))
-st.caption(sandbox_view.limits_line(record))
+st.subheader(data.title(record))
+st.caption(data.limits_line(record))
 if not record["ended"]:
     action_panel.action_buttons(monitor, {sandbox_id: str(record["state"])}, key="single")
 time_range = page_support.range_picker(monitor, "detail", default="15 min")
@@ -41,7 +44,7 @@ time_range = page_support.range_picker(monitor, "detail", default="15 min")
 @st.fragment(run_every=page_support.live_every_s(monitor))
 def live_detail() -> None:
     with page_support.guard("loading this sandbox"):
-        view = sandbox_view.load(monitor.store, sandbox_id, time_range, monitor.clock())
+        view = data.load(monitor.store, sandbox_id, time_range, monitor.clock())
         show = {"running": st.info, "paused": st.info}.get(view.verdict.kind, st.warning)
         show(
             f"**{view.verdict.headline}**\n\n" + "\n".join(f"- {e}" for e in view.verdict.evidence)
@@ -51,14 +54,14 @@ def live_detail() -> None:
             view.memory_chart, key="memory", on_select="rerun", selection_mode="points"
         )
         st.plotly_chart(view.disk_chart, key="disk")
-        at = sandbox_view.clicked_time(clicked) or sandbox_view.incident_time(st.query_params)
+        at = data.clicked_time(clicked) or data.incident_time(st.query_params)
         st.subheader("Logs")
-        logs, caption = sandbox_view.logs(monitor.store, sandbox_id, time_range, at)
+        logs, caption = data.logs(monitor.store, sandbox_id, time_range, at)
         st.caption(caption)
         if logs.empty:
             st.info("No log lines stored for this sandbox in this range.")
         else:
-            st.dataframe(logs, hide_index=True, column_config=sandbox_view.LOG_COLUMNS)
+            st.dataframe(logs, hide_index=True, column_config=data.LOG_COLUMNS)
         st.subheader("Lifecycle events")
         st.dataframe(view.events, hide_index=True, column_config=tables.EVENT_COLUMNS)
 

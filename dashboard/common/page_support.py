@@ -11,12 +11,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
-from dashboard import runtime
-from dashboard.auth import idle_sign_out_text, local_actor, session_expired
-from dashboard.freshness import freshness_banner
-from dashboard.plain_text import literal
-from dashboard.ranges import PRESETS, TimeRange, custom_range, preset_range
-from dashboard.runtime import Monitor
+from dashboard.common.freshness import freshness_banner
+from dashboard.common.plain_text import literal
+from dashboard.common.ranges import PRESETS, TimeRange, custom_range, preset_range
+from dashboard.serving import runtime
+from dashboard.serving.auth import idle_sign_out_text, local_actor, session_expired
+from dashboard.serving.runtime import Monitor
 
 _log = logging.getLogger(__name__)
 CUSTOM = "Custom"

@@ -14,8 +14,8 @@ from typing import Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.metrics import format_duration_s
-from dashboard.ranges import as_utc, utc_text
+from dashboard.common.metrics import format_duration_s
+from dashboard.common.ranges import as_utc, utc_text
 
 POLL_JOB = "poll"
 # Data older than this many poll intervals is late (warning), then stale (error).

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.charts import MAX_POINTS_PER_SERIES, Limit, Line, time_chart
-from dashboard.metrics import METRICS, format_value
-from dashboard.ranges import TimeRange
+from dashboard.common.charts import MAX_POINTS_PER_SERIES, Limit, Line, time_chart
+from dashboard.common.metrics import METRICS, format_value
+from dashboard.common.ranges import TimeRange
 from storage import MonitorStore
 
 # The team maximum drawn on the running-sandboxes chart: the widest window the API reports.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import overview, page_support
+from dashboard.common import page_support
+from dashboard.overview import data
 
 monitor = page_support.monitor_or_stop()
 st.title("Overview")
@@ -18,7 +19,7 @@ time_range = page_support.range_picker(monitor, "overview", default="15 min")
 def live_overview() -> None:
     with page_support.guard("loading the team's usage"):
         page_support.freshness(monitor)
-        view = overview.load(monitor.store, time_range, monitor.concurrency_limit)
+        view = data.load(monitor.store, time_range, monitor.concurrency_limit)
         for column, (label, value, help_text) in zip(
             st.columns(len(view.headline)), view.headline, strict=True
         ):

@@ -10,8 +10,12 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
-from dashboard.charts import MAX_POINTS_PER_SERIES, Limit, Line, Marker, time_chart
-from dashboard.incident_report import (
+from dashboard.common.charts import MAX_POINTS_PER_SERIES, Limit, Line, Marker, time_chart
+from dashboard.common.metrics import METRICS, format_bytes
+from dashboard.common.plain_text import literal
+from dashboard.common.ranges import utc_text
+from dashboard.common.values import text_or_none
+from dashboard.incidents.report import (
     IncidentReport,
     build_report,
     export_csv_zip,
@@ -21,10 +25,6 @@ from dashboard.incident_report import (
     parse_incident_key,
     summary,
 )
-from dashboard.metrics import METRICS, format_bytes
-from dashboard.plain_text import literal
-from dashboard.ranges import utc_text
-from dashboard.values import text_or_none
 from storage import MonitorStore
 
 PERIODS = {"24 h": timedelta(days=1), "7 d": timedelta(days=7), "90 d": timedelta(days=90)}

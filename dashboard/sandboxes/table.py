@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
-from dashboard.metrics import format_bytes
+from dashboard.common.metrics import format_bytes
 from storage import MonitorStore
 
 MIB = 1024**2

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import incident_view, page_support, sandbox_view
-from dashboard.plain_text import literal
+from dashboard.common import page_support
+from dashboard.common.plain_text import literal
+from dashboard.incidents import data
+from dashboard.sandbox import data as sandbox_data
 
 monitor = page_support.monitor_or_stop()
 st.title("OOM incidents")
-period = st.segmented_control(
-    "Since", list(incident_view.PERIODS), default="7 d", key="incidents_period"
-)
+period = st.segmented_control("Since", list(data.PERIODS), default="7 d", key="incidents_period")
 
 
 @st.fragment(run_every=page_support.live_every_s(monitor))
 def live_incidents() -> None:
     with page_support.guard("loading the OOM incidents"):
         now = monitor.clock()
-        listing = incident_view.listing(monitor.store, now, str(period or "7 d"))
+        listing = data.listing(monitor.store, now, str(period or "7 d"))
         if listing.empty:
             st.info(
                 "No OOM incident in this period. Confirmed kills come from sandboxd's "
@@ -44,8 +44,8 @@ def live_incidents() -> None:
             on_select=open_clicked,
             selection_mode="single-row",
             key="incident_rows",
-            column_config=incident_view.LISTING_COLUMNS,
-            column_order=list(incident_view.LISTING_COLUMNS),
+            column_config=data.LISTING_COLUMNS,
+            column_order=list(data.LISTING_COLUMNS),
         )
     if st.session_state.pop("incident_opened", False):
         st.rerun()  # the opened incident is drawn outside this fragment
@@ -55,7 +55,7 @@ live_incidents()
 key = st.query_params.get("incident")
 if key:
     with page_support.guard("opening the incident"):
-        opened = incident_view.open_incident(monitor.store, key)
+        opened = data.open_incident(monitor.store, key)
         if opened is None:
             st.error(f"No OOM incident {literal(key)} is stored (it may be past retention).")
         else:
@@ -71,9 +71,9 @@ if key:
             if opened.logs.empty:
                 st.info("No log lines stored around this incident.")
             else:
-                st.dataframe(opened.logs, hide_index=True, column_config=sandbox_view.LOG_COLUMNS)
+                st.dataframe(opened.logs, hide_index=True, column_config=sandbox_data.LOG_COLUMNS)
             st.page_link(
-                "views/sandbox.py",
+                "sandbox/page.py",
                 label=f"Open sandbox {literal(opened.report.sandbox_id)}",
                 icon=":material/open_in_new:",
                 query_params={"id": opened.report.sandbox_id, "at": key},

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.chart_data import (
+from dashboard.common.chart_data import (
     Bands,
     Floats,
     Times,
@@ -31,9 +31,9 @@ from dashboard.chart_data import (
 )
 
 # Re-exported: part of this module's API (the frame shaping itself lives in chart_data).
-from dashboard.chart_data import Peak as Peak
-from dashboard.chart_data import find_peak as find_peak
-from dashboard.metrics import Metric, Unit, format_value
+from dashboard.common.chart_data import Peak as Peak
+from dashboard.common.chart_data import find_peak as find_peak
+from dashboard.common.metrics import Metric, Unit, format_value
 
 MAX_POINTS_PER_SERIES = 2000
 NO_DATA_TEXT = "No data in this range"

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import action_panel, page_support, tables, triage
+from dashboard.actions import panel as action_panel
+from dashboard.common import page_support
+from dashboard.sandboxes import table as tables
+from dashboard.sandboxes import triage
 
 monitor = page_support.monitor_or_stop()
 st.title("Sandboxes")
@@ -47,7 +50,7 @@ def live_triage() -> None:
             st.write(f"Selected: {', '.join(selected)}")
         if len(selected) == 1:
             st.page_link(
-                "views/sandbox.py",
+                "sandbox/page.py",
                 label=f"Open {selected[0]}",
                 icon=":material/open_in_new:",
                 query_params={"id": selected[0]},

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import page_support, tables
+from dashboard.common import page_support
+from dashboard.sandboxes import table as tables
 
 monitor = page_support.monitor_or_stop()
 st.title("Events and audit")

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.metrics import METRICS
+from dashboard.common.metrics import METRICS
 
 # The metrics a row's level is judged on, each against its own amber / red marks.
 _JUDGED = (METRICS["mem_used"], METRICS["disk_used"], METRICS["cpu_pct"])

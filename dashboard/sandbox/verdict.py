@@ -19,9 +19,9 @@ from typing import Literal
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.metrics import format_duration_s
-from dashboard.ranges import as_utc, utc_text
-from dashboard.values import int_or_none, text_or_none
+from dashboard.common.metrics import format_duration_s
+from dashboard.common.ranges import as_utc, utc_text
+from dashboard.common.values import int_or_none, text_or_none
 
 VerdictKind = Literal["running", "paused", "oom", "timeout", "killed", "error", "ended_unknown"]
 
@@ -57,7 +57,7 @@ class Verdict:
 
 Quote = Callable[[str], str]
 """Makes outside text (kill reasons, process names, incident evidence) safe where the
-verdict is shown: `dashboard.plain_text.literal` for Markdown."""
+verdict is shown: `dashboard.common.plain_text.literal` for Markdown."""
 
 
 def _as_is(text: str) -> str:

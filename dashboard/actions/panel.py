@@ -1,6 +1,6 @@
 """The actions' Streamlit side: a table whose selection is pinned by sandbox ID, the action
 buttons, the confirmation dialog and the results. What each action does, and its audit,
-live in `dashboard.actions`."""
+live in `dashboard.actions.runner`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from collections.abc import Mapping
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
-from dashboard import page_support, tables
-from dashboard.actions import ActionName, required_typed_confirmation
-from dashboard.runtime import Monitor
+from dashboard.actions.runner import ActionName, required_typed_confirmation
+from dashboard.common import page_support
+from dashboard.sandboxes import table as tables
+from dashboard.serving.runtime import Monitor
 
 _PINNED = "pinned_sandbox_ids"
 _RESULTS = "action_results"
