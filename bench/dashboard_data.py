@@ -1,6 +1,6 @@
 """The dashboard benchmark's data: a store as a week-old monitor would hold it.
 
-N sandboxes sampled every 5 s for D days (`storage.synthetic.fill_samples`, then `roll_up`),
+N sandboxes sampled every 5 s for D days (`bench/synthetic.py` `fill_samples`, then `roll_up`),
 team samples every 5 s, team maxima, lifecycle events, OOM incidents with the log lines around
 them, healthy collector runs and an audit. Built once into `<dir>/dashboard-<N>x<D>d.duckdb`
 and reused while its side file (`.json`, written last) names the same sizes.
@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench import synthetic
 from dashboard.incidents.report import incident_key
-from storage import MonitorStore, synthetic
+from storage import MonitorStore
 from storage.rows import (
     CollectorRun,
     EventRow,
@@ -83,7 +84,7 @@ def ensure(data_dir: Path, sandboxes: int, days: float, memory_limit: str, say: 
 
 def _detail_incident_key(now: datetime) -> str:
     at = now - timedelta(minutes=5)
-    return incident_key({"sandbox_id": synthetic.sandbox_id(DETAIL_INDEX), "at": at})
+    return incident_key({"sandbox_id": synthetic.sandbox_id(DETAIL_INDEX), "occurred_at": at})
 
 
 def build(dataset: Dataset, memory_limit: str, say: Say) -> None:
@@ -101,10 +102,12 @@ def build(dataset: Dataset, memory_limit: str, say: Say) -> None:
         # Seen since the start: first_seen_at is the week's start, last_seen_at is now.
         store.upsert_sandboxes(synthetic.sandbox_rows(n, start, start))
         store.upsert_sandboxes(synthetic.sandbox_rows(n, start, end))
-        rows = synthetic.fill_samples(
-            store, n, start, end, INTERVAL_S, timedelta(hours=2), progress
-        )
-        say(f"filled {rows:,} samples in {time.perf_counter() - started:.0f} s; rolling up")
+    # Filled over a connection of its own, with the store closed (bench/synthetic.py).
+    rows = synthetic.fill_samples(
+        dataset.path, n, start, end, INTERVAL_S, timedelta(hours=2), progress, memory_limit
+    )
+    say(f"filled {rows:,} samples in {time.perf_counter() - started:.0f} s; rolling up")
+    with MonitorStore.open(dataset.path, memory_limit=memory_limit) as store:
         minutes = store.roll_up(end)
         say(f"rolled up {minutes:,} minutes; adding team samples, events, incidents, logs")
         store.add_team_samples(team_samples(n, start, end))
@@ -165,7 +168,7 @@ def _incident(index: int, at: datetime, confirmed: bool) -> IncidentRow:
     return IncidentRow(
         sandbox_id=synthetic.sandbox_id(index),
         kind="oom_confirmed" if confirmed else "oom_suspected",
-        at=at,
+        occurred_at=at,
         detected_at=at + timedelta(seconds=5),
         process="python3" if confirmed else None,
         pid=4242 if confirmed else None,
@@ -185,7 +188,7 @@ def log_rows(incidents: list[IncidentRow], end: datetime) -> list[LogLineRow]:
         if incident.kind != "oom_confirmed":
             continue
         for k in range(-40, 6):
-            ts = incident.at + timedelta(seconds=3 * k)
+            ts = incident.occurred_at + timedelta(seconds=3 * k)
             message = f"worker step {k + 40}: allocated {256 + 16 * (k + 40)} MiB"
             if k == 0:
                 message = "Out of memory: Killed process 4242 (python3)"
