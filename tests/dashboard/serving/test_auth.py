@@ -157,7 +157,7 @@ def test_the_local_actor_names_the_os_user() -> None:
 
 def test_the_secrets_file_is_ignored_by_git() -> None:
     """Logins' hashes and the API key live in .streamlit/secrets.toml: never committed."""
-    repository = Path(__file__).resolve().parents[2]
+    repository = Path(__file__).resolve().parents[3]
     if shutil.which("git") is None or not (repository / ".git").exists():
         pytest.skip("not a git checkout")
     ignored = subprocess.run(

@@ -19,7 +19,7 @@ import pytest
 
 from dashboard.serving.server import flag_options, url_for
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 SERVE = """
 import signal, sys
 from pathlib import Path
