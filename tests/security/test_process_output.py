@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from e2b import CommandExitException, Sandbox
 
-from tests.sandboxd.running_sandboxd import RunningSandboxd
+from sandboxd.testing import RunningSandboxd
 from tests.security.test_files_api_bounds import PeakRss
 
 MIB = 1 << 20
