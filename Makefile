@@ -2,17 +2,26 @@
 # missing (and nothing when all is in place), so `make test` works on a fresh machine.
 .DEFAULT_GOAL := help
 SHELL := bash
-
-VENV := .venv
-BIN := $(VENV)/bin
+# A failing command fails its recipe even inside a pipe (`make lock` pipes into uv).
+.SHELLFLAGS := -eu -o pipefail -c
 # Type-check every package directory that exists so far.
 PACKAGE_DIRS := e2bapi collectors storage dashboard sandboxd sandscope
 PACKAGES := $(patsubst %/__init__.py,%,$(wildcard $(addsuffix /__init__.py,$(PACKAGE_DIRS))))
 
-.PHONY: help bootstrap run test lint format typecheck clean
+VENV := .venv
+BIN := $(VENV)/bin
+# What `make lock` resolves: the package's dependencies, its dev extra and its build backend
+# (pyproject's [build-system], which bootstrap installs from the lock too), for every platform
+# and every Python from 3.11 on, with the hash of every file.
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock'
+BUILD_REQUIRES := $(BIN)/python -c 'import tomllib; \
+	print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
+
+.PHONY: help bootstrap run test lint format typecheck lock lock-upgrade clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 bootstrap: ## Install what is missing: apt packages (as root), .venv, Python dependencies
 	@bash tools/bootstrap.sh
@@ -33,6 +42,17 @@ format: bootstrap ## Reformat the code and apply ruff's safe fixes
 
 typecheck: bootstrap ## Type-check the packages (mypy --strict)
 	$(BIN)/mypy $(PACKAGES)
+
+# Both keep the versions already locked where pyproject's ranges still allow them; the
+# -upgrade one takes the newest each range allows. Both need the registry.
+lock: ## Re-lock after editing pyproject's dependencies (requirements*.lock)
+	@bash tools/bootstrap.sh --uv-only
+	$(BUILD_REQUIRES) | $(BIN)/uv pip compile pyproject.toml - --extra dev $(LOCK_FLAGS) \
+		$(UPGRADE) -o requirements.lock
+	echo uv | $(BIN)/uv pip compile - $(LOCK_FLAGS) $(UPGRADE) -o requirements-uv.lock
+
+lock-upgrade: ## Re-lock at the newest versions pyproject's ranges allow
+	$(MAKE) lock UPGRADE=--upgrade
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

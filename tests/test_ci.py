@@ -2,7 +2,12 @@
 
 import os
 import re
+import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_RUN = ROOT / ".ci" / "run"
@@ -31,3 +36,48 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_ci_script_is_strict_and_executable() -> None:
     assert os.access(CI_RUN, os.X_OK)
     assert "set -euo pipefail" in ci_commands()
+
+
+def locked_versions() -> dict[str, Version]:
+    """Each package requirements.lock pins, by its canonical name, with the pinned version."""
+    pins: dict[str, Version] = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9._-]+)==([^ ;\\]+)", line)
+        if match:
+            pins[canonicalize_name(match.group(1))] = Version(match.group(2))
+    return pins
+
+
+def declared_requirements() -> list[Requirement]:
+    """What pyproject.toml asks for: dependencies, the dev extra and the build backend."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = [
+        *pyproject["project"]["dependencies"],
+        *pyproject["project"]["optional-dependencies"]["dev"],
+        *pyproject["build-system"]["requires"],
+    ]
+    return [Requirement(text) for text in declared]
+
+
+def test_lock_pins_every_declared_requirement_within_its_range() -> None:
+    pins = locked_versions()
+    unlocked = [
+        str(requirement)
+        for requirement in declared_requirements()
+        if canonicalize_name(requirement.name) not in pins
+        or not requirement.specifier.contains(
+            pins[canonicalize_name(requirement.name)], prereleases=True
+        )
+    ]
+
+    assert not unlocked, f"run `make lock`: requirements.lock misses or breaks {unlocked}"
+
+
+def test_every_locked_package_has_hashes() -> None:
+    text = (ROOT / "requirements.lock").read_text() + (ROOT / "requirements-uv.lock").read_text()
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
+
+    without_hash = [entry.split()[0] for entry in entries if "--hash=sha256:" not in entry]
+
+    assert len(entries) > 1
+    assert not without_hash

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make the project ready to run and test on a fresh Debian machine that has only python3:
-# Debian packages (installed only as root), the .venv virtualenv, and the Python dependencies
-# (re-installed only when pyproject.toml changed). Safe to run again; fast when nothing changed.
+# Debian packages (installed only as root), the .venv virtualenv, and the Python dependencies at
+# the exact versions and hashes of requirements.lock (re-installed only when a lock file,
+# pyproject.toml or the list of packages changed). Safe to run again; fast when nothing changed.
 # Never downloads a browser: browser tests use Debian's chromium.
 set -euo pipefail
 
@@ -11,7 +12,11 @@ APT_PACKAGES=(bubblewrap libseccomp2 chromium)
 
 PYTHON="${PYTHON:-python3}"
 VENV=".venv"
-STAMP="$VENV/.sandscope-pyproject.sha256"
+STAMP="$VENV/.sandscope-lock.sha256"
+# Everything the virtualenv holds, pinned with hashes (`make lock` writes it from pyproject.toml).
+LOCK="requirements.lock"
+# uv, which installs LOCK: pinned with hashes too, and installed by pip, which the venv comes with.
+UV_LOCK="requirements-uv.lock"
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -81,22 +86,49 @@ ensure_venv() {
     "$PYTHON" -m venv "$VENV" && venv_works || die "'$PYTHON -m venv' still fails after installing python3-venv"
 }
 
+ensure_uv() {
+    local want
+    want="$(sed -n 's/^uv==\([^ ]*\).*/\1/p' "$UV_LOCK")"
+    # `uv --version` prints "uv 0.13.9 (x86_64-unknown-linux-gnu)".
+    [ "$("$VENV/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" = "$want" ] && return 0
+    say "installing uv $want from $UV_LOCK"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes -r "$UV_LOCK"
+}
+
 ensure_python_packages() {
     local want
-    # pyproject.toml and the list of top-level packages: an editable install maps the
-    # packages it found, so a new package needs a new install too.
-    want="$( { cat pyproject.toml; ls -d */__init__.py; } | "$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+    # The lock files, pyproject.toml (the package's own metadata: scripts, package list) and the
+    # list of top-level packages: an editable install maps the packages it found, so a new
+    # package needs a new install too.
+    want="$( { cat "$LOCK" "$UV_LOCK" pyproject.toml; ls -d */__init__.py; } | "$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
     if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
-        say "python packages up to date (pyproject.toml and packages unchanged)"
+        say "python packages up to date (lock files, pyproject.toml and packages unchanged)"
         return 0
     fi
-    say "installing sandscope and its dependencies (pip install -e '.[dev]')"
     rm -f "$STAMP"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+    ensure_uv
+    say "installing the locked dependencies from $LOCK (uv pip sync)"
+    # sync makes the venv hold exactly the lock (removing what is not in it); every file's hash
+    # is checked. uv keeps pip and itself, which are not in the lock.
+    "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" --require-hashes "$LOCK"
+    say "installing sandscope itself (editable, without dependencies)"
+    # No build isolation: the build backend (setuptools) is in the lock and already installed,
+    # so nothing is fetched unpinned.
+    "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e .
+    # A dependency added to pyproject.toml but not yet locked shows here, not as an ImportError.
+    if ! "$VENV/bin/uv" pip check --quiet --python "$VENV/bin/python"; then
+        die "$LOCK does not satisfy pyproject.toml's dependencies; run 'make lock'"
+    fi
     echo "$want" >"$STAMP"
 }
 
 check_python
+if [ "${1:-}" = "--uv-only" ]; then
+    # For `make lock`: uv alone, so a lock that no longer satisfies pyproject.toml can be redone.
+    ensure_venv
+    ensure_uv
+    exit 0
+fi
 ensure_apt_packages
 ensure_venv
 ensure_python_packages
