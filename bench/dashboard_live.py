@@ -131,8 +131,8 @@ def open_incident(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
 
 
 def live_events(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
-    send_table(tables.events_table(store.latest_events(500)), parts)
-    send_table(tables.audit_table(store.actions_since(tables.AUDIT_SINCE, 500)), parts)
+    send_table(tables.events_table(store.events_latest(tables.EVENTS_SHOWN)), parts)
+    send_table(tables.audit_table(store.actions_latest(tables.AUDIT_SHOWN)), parts)
 
 
 LiveCall = Callable[[MonitorStore, Dataset, Parts], None]

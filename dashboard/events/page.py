@@ -15,13 +15,13 @@ st.title("Events and audit")
 def live_events() -> None:
     with page_support.guard("loading events and the audit"):
         st.subheader("Lifecycle events")
-        events = tables.events_table(monitor.store.latest_events(500))
+        events = tables.events_table(monitor.store.events_latest(tables.EVENTS_SHOWN))
         if events.empty:
             st.info("No lifecycle events stored yet.")
         else:
             st.dataframe(events, hide_index=True, column_config=tables.EVENT_COLUMNS)
         st.subheader("Actions taken from the dashboard")
-        audit = tables.audit_table(monitor.store.actions_since(tables.AUDIT_SINCE, 500))
+        audit = tables.audit_table(monitor.store.actions_latest(tables.AUDIT_SHOWN))
         if audit.empty:
             st.info("No action has been taken from the dashboard yet.")
         else:

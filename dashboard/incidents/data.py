@@ -32,7 +32,7 @@ LOG_LINES_BEFORE = 30
 LOG_LINES_AFTER = 5
 _KINDS = {"oom_confirmed": "confirmed", "oom_suspected": "suspected"}
 LISTING_COLUMNS = {
-    "at": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "occurred_at": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
     "kind": st.column_config.TextColumn(
         "Kind",
         help="confirmed: sandboxd's kernel OOM record or a killed event's reason; "
@@ -61,7 +61,7 @@ def listing(store: MonitorStore, now: datetime, period: str) -> pd.DataFrame:
         for row in incidents.itertuples()
     ]
     incidents["key"] = [
-        incident_key({"sandbox_id": row.sandbox_id, "at": row.at.to_pydatetime()})
+        incident_key({"sandbox_id": row.sandbox_id, "occurred_at": row.occurred_at.to_pydatetime()})
         for row in incidents.itertuples()
     ]
     return incidents

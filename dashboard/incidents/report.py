@@ -78,9 +78,9 @@ def build_report(incident: Mapping[str, object], series: pd.DataFrame) -> Incide
     samples (maxima of their bucket) saw less.
     """
     sandbox_id = text_or_none(incident.get("sandbox_id"))
-    at = as_utc(incident.get("at"))
+    at = as_utc(incident.get("occurred_at"))
     if sandbox_id is None or at is None:
-        raise ValueError("an incident needs a sandbox_id and a time (at)")
+        raise ValueError("an incident needs a sandbox_id and a time (occurred_at)")
     kind = str(incident.get("kind") or "oom_suspected")
     before = _before(series, at)
     limit = int_or_none(incident.get("mem_total_bytes")) or _latest(before, "mem_total_bytes")
@@ -195,11 +195,11 @@ def export_csv_zip(
 
 
 def incident_key(incident: Mapping[str, object]) -> str:
-    """A stable ID for URLs: "<sandbox_id>@<epoch milliseconds of at>"."""
+    """A stable ID for URLs: "<sandbox_id>@<epoch milliseconds of occurred_at>"."""
     sandbox_id = text_or_none(incident.get("sandbox_id"))
-    at = as_utc(incident.get("at"))
+    at = as_utc(incident.get("occurred_at"))
     if sandbox_id is None or at is None:
-        raise ValueError("an incident needs a sandbox_id and a time (at)")
+        raise ValueError("an incident needs a sandbox_id and a time (occurred_at)")
     return f"{sandbox_id}@{_epoch_ms(at)}"
 
 

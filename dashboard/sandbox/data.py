@@ -25,7 +25,7 @@ from dashboard.common.plain_text import literal, plot_literal
 from dashboard.common.ranges import TimeRange, as_utc
 from dashboard.incidents.report import parse_incident_key
 from dashboard.sandbox.verdict import Verdict, sandbox_verdict
-from storage import MonitorStore
+from storage import MonitorStore, SandboxRecord
 
 MIB = 1024**2
 LOG_LINES_AROUND = (40, 10)  # lines before and after the chosen time
@@ -53,19 +53,19 @@ def known_sandbox_ids(store: MonitorStore) -> list[str]:
     return list(store.sandboxes(include_ended=True)["sandbox_id"])
 
 
-def title(record: Mapping[str, Any]) -> str:
+def title(record: SandboxRecord) -> str:
     """Its ID, template and alias, as Markdown (each shown as the text it is)."""
-    alias = f" ({literal(record['alias'])})" if record.get("alias") else ""
-    return f"{literal(record['sandbox_id'])}: {literal(record['template_id'])}{alias}"
+    alias = f" ({literal(record.alias)})" if record.alias else ""
+    return f"{literal(record.sandbox_id)}: {literal(record.template_id)}{alias}"
 
 
-def limits_line(record: Mapping[str, Any]) -> str:
+def limits_line(record: SandboxRecord) -> str:
     """Its limits and times, one line of Markdown (the metadata shown as the text it is)."""
-    started = _utc_text(record["started_at"])
+    started = _utc_text(record.started_at)
     return (
-        f"{record['cpu_count']} vCPU · {record['memory_mb']} MiB memory · "
-        f"{record['disk_size_mb']} MiB disk · started {started} · "
-        f"metadata {literal(record['metadata_json'])}"
+        f"{record.cpu_count} vCPU · {record.memory_mb} MiB memory · "
+        f"{record.disk_size_mb} MiB disk · started {started} · "
+        f"metadata {literal(record.metadata_json)}"
     )
 
 
@@ -77,13 +77,13 @@ def load(store: MonitorStore, sandbox_id: str, time_range: TimeRange, now: datet
     series = store.sandbox_series(
         sandbox_id, time_range.start, time_range.end, MAX_POINTS_PER_SERIES
     )
-    first_seen = as_utc(record["first_seen_at"]) or time_range.start
+    first_seen = record.first_seen_at
     # Events may precede the first sighting (created before the collector started).
     all_events = store.events_since(first_seen - timedelta(days=1), sandbox_id)
     incidents = store.sandbox_incidents(sandbox_id)
     markers = _markers(all_events, incidents, time_range)
-    mem_limit = float(str(record["memory_mb"])) * MIB
-    disk_limit = float(str(record["disk_size_mb"])) * MIB
+    mem_limit = float(record.memory_mb) * MIB
+    disk_limit = float(record.disk_size_mb) * MIB
     return SandboxView(
         verdict=sandbox_verdict(record, all_events, incidents, now, quote=literal),
         cpu_chart=time_chart(
@@ -123,7 +123,9 @@ def _markers(events: pd.DataFrame, incidents: pd.DataFrame, time_range: TimeRang
     for row in incidents.itertuples():
         confirmed = row.kind == "oom_confirmed"
         label = "OOM kill" if confirmed else "OOM suspected"
-        marks.append(Marker(row.at.to_pydatetime(), label, "oom" if confirmed else "oom_suspected"))
+        marks.append(
+            Marker(row.occurred_at.to_pydatetime(), label, "oom" if confirmed else "oom_suspected")
+        )
     return [m for m in marks if time_range.start <= m.at <= time_range.end]
 
 

@@ -36,8 +36,8 @@ if record is None:
 
 st.subheader(data.title(record))
 st.caption(data.limits_line(record))
-if not record["ended"]:
-    action_panel.action_buttons(monitor, {sandbox_id: str(record["state"])}, key="single")
+if not record.ended:
+    action_panel.action_buttons(monitor, {sandbox_id: record.state}, key="single")
 time_range = page_support.range_picker(monitor, "detail", default="15 min")
 
 

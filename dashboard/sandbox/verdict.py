@@ -22,6 +22,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from dashboard.common.metrics import format_duration_s
 from dashboard.common.ranges import as_utc, utc_text
 from dashboard.common.values import int_or_none, text_or_none
+from storage import SandboxRecord
 
 VerdictKind = Literal["running", "paused", "oom", "timeout", "killed", "error", "ended_unknown"]
 
@@ -65,7 +66,7 @@ def _as_is(text: str) -> str:
 
 
 def sandbox_verdict(
-    record: Mapping[str, object],
+    record: SandboxRecord,
     events: pd.DataFrame,
     incidents: pd.DataFrame,
     now: datetime,
@@ -75,14 +76,14 @@ def sandbox_verdict(
     events (`events_since` columns, any order) and its OOM incidents (any order). Every
     piece of outside text in it went through `quote`."""
     event_rows = _rows(events, "ts")
-    incident_rows = _rows(incidents, "at")
-    if not bool(record.get("ended")):
+    incident_rows = _rows(incidents, "occurred_at")
+    if not record.ended:
         return _alive(record, event_rows, incident_rows, now, quote)
     return _ended(record, event_rows, incident_rows, now, quote)
 
 
 def _alive(
-    record: Mapping[str, object],
+    record: SandboxRecord,
     events: list[dict[str, object]],
     incidents: list[dict[str, object]],
     now: datetime,
@@ -91,8 +92,8 @@ def _alive(
     evidence = _seen(record, now)
     cited = incidents[-MAX_INCIDENTS_CITED:][::-1]
     evidence += [_incident_text(row, now, quote) + "; the sandbox kept running" for row in cited]
-    end_at = as_utc(record.get("end_at"))
-    if record.get("state") == "paused":
+    end_at = as_utc(record.end_at)
+    if record.state == "paused":
         paused = _last(events, PAUSED_EVENT)
         # A paused sandbox's end_at is when it paused (E2B's rule); a later one is not that.
         since = as_utc(paused["ts"]) if paused else (end_at if end_at and end_at <= now else None)
@@ -112,28 +113,28 @@ def _alive(
 
 
 def _ended(
-    record: Mapping[str, object],
+    record: SandboxRecord,
     events: list[dict[str, object]],
     incidents: list[dict[str, object]],
     now: datetime,
     quote: Quote,
 ) -> Verdict:
     killed = _last(events, KILLED_EVENT)
-    reason = text_or_none(record.get("end_reason")) or (
+    reason = text_or_none(record.end_reason) or (
         text_or_none(killed["kill_reason"]) if killed else None
     )
-    at = as_utc(record.get("ended_at")) or (as_utc(killed["ts"]) if killed else None)
+    at = as_utc(record.ended_at) or (as_utc(killed["ts"]) if killed else None)
     evidence = _end_evidence(record, killed, reason, at, now, quote)
     cited = incidents[-MAX_INCIDENTS_CITED:][::-1]
     evidence += [_incident_text(row, now, quote) for row in cited]
     evidence += _seen(record, now)
     when = utc_text(at, now) if at else "an unknown time"
     if reason in (None, "error"):
-        cause = _oom_before(incidents, at or as_utc(record.get("last_seen_at")))
+        cause = _oom_before(incidents, at or as_utc(record.last_seen_at))
         if cause is not None:
             return _oom_cause(cause, reason, at, evidence, now)
     if reason is None:
-        seen = as_utc(record.get("last_seen_at"))
+        seen = as_utc(record.last_seen_at)
         last = f"; last listed at {utc_text(seen, now)}" if seen else ""
         headline = f"Ended at {when}, for an unknown reason{last}"
         return Verdict("ended_unknown", headline, evidence, at)
@@ -144,7 +145,7 @@ def _ended(
 
 
 def _end_evidence(
-    record: Mapping[str, object],
+    record: SandboxRecord,
     killed: dict[str, object] | None,
     reason: str | None,
     at: datetime | None,
@@ -158,7 +159,7 @@ def _end_evidence(
         ran_s = _execution_s(killed.get("event_data_json"))
         return [line + (f", after running {format_duration_s(ran_s)}" if ran_s else "")]
     if reason == "timeout":
-        end_at = as_utc(record.get("end_at")) or at
+        end_at = as_utc(record.end_at) or at
         due = f" ({utc_text(end_at, now)})" if end_at else ""
         return [f"no killed event; it left the list after its scheduled end{due}"]
     if reason is not None:
@@ -173,7 +174,7 @@ def _oom_cause(
     evidence: list[str],
     now: datetime,
 ) -> Verdict:
-    oom_at = as_utc(cause["at"]) or now
+    oom_at = as_utc(cause["occurred_at"]) or now
     when = utc_text(at, now) if at else "an unknown time"
     likely = (
         "Ran out of memory" if cause["kind"] == "oom_confirmed" else "Probably ran out of memory"
@@ -194,7 +195,8 @@ def _oom_before(
     near = [
         row
         for row in incidents
-        if (at := as_utc(row["at"])) is not None and end - OOM_EXPLAINS_END_WITHIN <= at <= end
+        if (at := as_utc(row["occurred_at"])) is not None
+        and end - OOM_EXPLAINS_END_WITHIN <= at <= end
     ]
     confirmed = [row for row in near if row["kind"] == "oom_confirmed"]
     chosen = confirmed or near
@@ -207,14 +209,14 @@ def _incident_text(row: Mapping[str, object], now: datetime, quote: Quote) -> st
     process, pid = text_or_none(row.get("process")), int_or_none(row.get("pid"))
     if process:
         what += f" of {quote(process)}" + (f" (pid {pid})" if pid is not None else "")
-    at = as_utc(row.get("at"))
+    at = as_utc(row.get("occurred_at"))
     line = f"{what} at {utc_text(at, now)}" if at else what
     detail = text_or_none(row.get("evidence"))
     return f"{line}: {quote(detail)}" if detail else line
 
 
-def _seen(record: Mapping[str, object], now: datetime) -> list[str]:
-    seen = as_utc(record.get("last_seen_at"))
+def _seen(record: SandboxRecord, now: datetime) -> list[str]:
+    seen = as_utc(record.last_seen_at)
     return [f"last listed at {utc_text(seen, now)}"] if seen else []
 
 

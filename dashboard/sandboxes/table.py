@@ -5,8 +5,6 @@ Values stay numbers (so a column sorts by value); the column config formats them
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
@@ -14,8 +12,11 @@ from dashboard.common.metrics import format_bytes
 from storage import MonitorStore
 
 MIB = 1024**2
+# The newest rows the Events page shows: enough to scroll back through a busy hour, few
+# enough to send on every 5 s refresh.
+EVENTS_SHOWN = 500
 # The audit is small and kept forever; the page shows its newest rows.
-AUDIT_SINCE = datetime(1970, 1, 1, tzinfo=UTC)
+AUDIT_SHOWN = 500
 _LEVEL_MARKS = {"critical": "🔴 over 90 %", "warn": "🟠 over 70 %", "ok": "🟢 ok"}
 
 TRIAGE_COLUMNS = {

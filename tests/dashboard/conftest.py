@@ -129,7 +129,7 @@ def _make_sandboxes(
 
 
 def _state(store: MonitorStore, sandbox_id: str) -> str | None:
-    row = store.sandbox_row(sandbox_id)
+    row = store.sandbox_record(sandbox_id)
     return None if row is None else row.state
 
 

@@ -247,7 +247,7 @@ def test_pages_show_outside_text_as_text_and_fetch_nothing(
 def test_the_csv_export_keeps_formula_like_cells_as_text() -> None:
     formula = '=HYPERLINK("http://127.0.0.1:9/x","open")'
     logs = pd.DataFrame({"ts": [datetime.now(UTC)], "level": ["info"], "message": [formula]})
-    incident = {"sandbox_id": SANDBOX_ID, "at": datetime.now(UTC), "kind": "oom_suspected"}
+    incident = {"sandbox_id": SANDBOX_ID, "occurred_at": datetime.now(UTC), "kind": "oom_suspected"}
     report = build_report(incident, pd.DataFrame())
 
     bundle = zipfile.ZipFile(io.BytesIO(export_csv_zip(report, pd.DataFrame(), logs, logs)))

@@ -30,7 +30,7 @@ def confirmed(**over: object) -> dict[str, object]:
     incident: dict[str, object] = {
         "sandbox_id": "ia1",
         "kind": "oom_confirmed",
-        "at": pd.Timestamp(AT),
+        "occurred_at": pd.Timestamp(AT),
         "detected_at": pd.Timestamp(AT + timedelta(seconds=4)),
         "process": "python3",
         "pid": 12,
@@ -160,7 +160,7 @@ def test_report_limit_from_the_series_when_the_incident_has_none() -> None:
 
 def test_report_refuses_an_incident_without_sandbox_or_time() -> None:
     with pytest.raises(ValueError, match="sandbox_id and a time"):
-        build_report(confirmed(at=None), growing_series())
+        build_report(confirmed(occurred_at=None), growing_series())
     with pytest.raises(ValueError, match="sandbox_id and a time"):
         build_report(confirmed(sandbox_id=""), growing_series())
 

@@ -7,6 +7,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
 from dashboard.sandbox.verdict import sandbox_verdict
+from storage import SandboxRecord
 
 NOW = datetime(2025, 5, 1, 12, 10, 0, tzinfo=UTC)
 ENDED_AT = datetime(2025, 5, 1, 12, 3, 5, tzinfo=UTC)
@@ -21,28 +22,33 @@ EVENT_COLUMNS = [
     "kill_reason",
     "event_data_json",
 ]
-INCIDENT_COLUMNS = ["sandbox_id", "kind", "at", "detected_at", "process", "pid"]
+INCIDENT_COLUMNS = ["sandbox_id", "kind", "occurred_at", "detected_at", "process", "pid"]
 INCIDENT_COLUMNS += ["mem_used_bytes", "mem_total_bytes", "evidence"]
 
 
-def record(**over: object) -> dict[str, object]:
+def record(**over: object) -> SandboxRecord:
     base: dict[str, object] = {
         "sandbox_id": "ia1",
         "template_id": "small",
         "alias": None,
         "state": "running",
+        "cpu_count": 1,
+        "memory_mb": 512,
+        "disk_size_mb": 1024,
         "started_at": NOW - timedelta(minutes=30),
         "end_at": NOW + timedelta(minutes=4, seconds=10),
+        "metadata_json": "{}",
+        "first_seen_at": NOW - timedelta(minutes=30),
         "last_seen_at": NOW - timedelta(seconds=3),
         "ended": False,
         "ended_at": None,
         "end_reason": None,
     }
     base.update(over)
-    return base
+    return SandboxRecord(**base)  # type: ignore[arg-type]
 
 
-def ended(reason: str | None, **over: object) -> dict[str, object]:
+def ended(reason: str | None, **over: object) -> SandboxRecord:
     fields: dict[str, object] = {
         "ended": True,
         "ended_at": ENDED_AT if reason else None,
@@ -73,7 +79,7 @@ def incidents(*rows: tuple[str, datetime, str | None, int | None, str]) -> pd.Da
         ],
         columns=INCIDENT_COLUMNS,
     )
-    for column in ("at", "detected_at"):
+    for column in ("occurred_at", "detected_at"):
         df[column] = pd.to_datetime(df[column], utc=True).astype("datetime64[us, UTC]")
     return df
 
