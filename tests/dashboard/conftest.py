@@ -21,13 +21,13 @@ from dashboard.actions.runner import ActionRunner
 from dashboard.serving import runtime
 from dashboard.serving.auth import Logins
 from e2bapi import E2BClient
+from sandboxd.testing import RunningSandboxd, running_sandboxd
 from sandscope.clients import open_async_client, open_client
 from sandscope.collect_command import collector_config
 from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.collectors.helpers import wait_for
 from tests.sandboxd.kernel_oom import MEMORY_BOMB, kernel_oom_skip_reason
-from tests.sandboxd.running_sandboxd import RunningSandboxd, running_sandboxd
 from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
 
 __all__ = ["api", "new_sandbox", "sandboxd"]  # for test_actions.py

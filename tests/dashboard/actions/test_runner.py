@@ -14,10 +14,10 @@ import pytest
 from dashboard.actions.runner import ActionRunner, error_words, required_typed_confirmation
 from e2bapi import E2BClient, RetryPolicy
 from e2bapi import errors as e2b_errors
+from sandboxd.testing import RunningSandboxd
 from storage import MonitorStore
 from tests.e2bapi import payloads
 from tests.e2bapi.fake_api import FakeAPI, json_response
-from tests.sandboxd.running_sandboxd import RunningSandboxd
 
 ACTOR = "alice"
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
