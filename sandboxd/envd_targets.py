@@ -27,11 +27,19 @@ class _LiveTarget:
         return "paused" if self.live.record.state == "paused" else "running"
 
 
+def _ending(live: LiveSandbox) -> bool:
+    """Whether the box's agent has exited: the manager is ending it, and envd answers as for
+    a box already gone. The SDK asks /health after a stream fails, and only a "not found"
+    there makes it say the box was killed (e2b/envd/rpc.py), even in the moment before the
+    manager has removed the box."""
+    return live.agent.closed.done()
+
+
 def envd_resolver(manager: SandboxManager) -> Resolver:
     """A resolver giving envd the running or paused sandbox with that ID, or None."""
 
     def resolve(sandbox_id: str) -> EnvdTarget | None:
         live = manager.live.get(sandbox_id)
-        return None if live is None else _LiveTarget(live)
+        return None if live is None or _ending(live) else _LiveTarget(live)
 
     return resolve
