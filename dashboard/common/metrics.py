@@ -1,8 +1,8 @@
 """Every metric the dashboard shows, described once as data, and how its values read.
 
-Charts take colour, label and unit from here; tooltips and the README take the help line;
-the triage table takes the amber / red thresholds. Values are formatted in binary units
-(MiB, GiB), as E2B sizes sandboxes.
+Charts take colour, label and unit from here; tooltips and the README take the help line.
+How full a metric may get is one rule for all, in `dashboard.common.levels`. Values are
+formatted in binary units (MiB, GiB), as E2B sizes sandboxes.
 """
 
 from __future__ import annotations
@@ -23,19 +23,13 @@ MISSING = "—"
 
 @dataclass(frozen=True)
 class Metric:
-    """One metric: how it is named, measured, coloured and judged.
-
-    `warn_pct` / `critical_pct` are shares (0..100) of the metric's limit at which a row turns
-    amber / red; they only mean something for metrics that have a limit.
-    """
+    """One metric: how it is named, measured and coloured."""
 
     key: str
     label: str
     unit: Unit
     colour: str
     help: str
-    warn_pct: float = 70.0
-    critical_pct: float = 90.0
 
 
 # Mid-tone colours (Tailwind 500 shades): readable on both white and near-black

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
+from dashboard.common.levels import LEVEL_MARKS
 from dashboard.common.metrics import format_bytes
 from storage import MonitorStore
 
@@ -17,7 +18,6 @@ MIB = 1024**2
 EVENTS_SHOWN = 500
 # The audit is small and kept forever; the page shows its newest rows.
 AUDIT_SHOWN = 500
-_LEVEL_MARKS = {"critical": "🔴 over 90 %", "warn": "🟠 over 70 %", "ok": "🟢 ok"}
 
 TRIAGE_COLUMNS = {
     "sandbox_id": st.column_config.TextColumn("Sandbox"),
@@ -74,9 +74,9 @@ def triage_display(table: pd.DataFrame) -> pd.DataFrame:
     shown["memory"] = _used_of_limit(shown["mem_used_bytes"], shown["mem_limit_bytes"])
     shown["disk"] = _used_of_limit(shown["disk_used_bytes"], shown["disk_limit_bytes"])
     shown["peak_memory_mib"] = shown["peak_mem_bytes"] / MIB
-    # A word with a coloured mark, not a styled row: a pandas Styler cost 300 ms a refresh
-    # at 1,000 rows (bench/README.md).
-    shown["level"] = shown["level"].map(lambda level: _LEVEL_MARKS.get(level, level))
+    # A mark with words, not a styled row: a pandas Styler cost 300 ms a refresh at 1,000
+    # rows (bench/README.md).
+    shown["level"] = shown["level"].map(lambda level: LEVEL_MARKS.get(level, level))
     return shown[list(TRIAGE_COLUMNS)]  # only what is shown travels to the browser
 
 

@@ -1,5 +1,6 @@
 """The triage table: one row per sandbox with its usage against its limits, projections of
-when memory or disk runs out, a 70 % / 90 % level, and the filters the page offers.
+when memory or disk runs out, a level (`dashboard.common.levels`), and the filters the page
+offers.
 
 Input is `store.triage_rows(now)`; all times are aware UTC, sizes bytes, durations seconds.
 """
@@ -14,11 +15,8 @@ from datetime import datetime
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from dashboard.common.metrics import METRICS
+from dashboard.common.levels import LEVELS, Level, worst_level
 
-# The metrics a row's level is judged on, each against its own amber / red marks.
-_JUDGED = (METRICS["mem_used"], METRICS["disk_used"], METRICS["cpu_pct"])
-LEVELS = ("critical", "warn", "ok")
 _MIB = 2**20
 
 COLUMNS = [
@@ -114,19 +112,10 @@ def triage_table(rows: pd.DataFrame, now: datetime) -> pd.DataFrame:
     return table.drop(columns="_rank")[COLUMNS].reset_index(drop=True)
 
 
-def level_of(mem_pct: float | None, disk_pct: float | None, cpu_pct: float | None) -> str:
-    """The worst level of the three percentages against their metric's marks (70 / 90 %):
-    "critical" at or over the red mark, "warn" at or over amber, else "ok". Unknown values
-    (None/NaN) count as ok."""
-    worst = "ok"
-    for metric, pct in zip(_JUDGED, (mem_pct, disk_pct, cpu_pct), strict=True):
-        if pct is None or math.isnan(float(pct)):
-            continue
-        if pct >= metric.critical_pct:
-            return "critical"
-        if pct >= metric.warn_pct:
-            worst = "warn"
-    return worst
+def level_of(mem_pct: float | None, disk_pct: float | None, cpu_pct: float | None) -> Level:
+    """A row's level: the worst of its memory, disk and CPU shares by the one rule in
+    `dashboard.common.levels`. Unknown values (None/NaN) count as ok."""
+    return worst_level(mem_pct, disk_pct, cpu_pct)
 
 
 def metadata_text(metadata_json: object) -> str:
