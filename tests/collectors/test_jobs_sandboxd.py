@@ -98,7 +98,9 @@ def test_a_killed_sandbox_is_marked_ended_with_its_reason(
         frame = frame[frame["ended"] & frame["end_reason"].notna()]
         return {row.sandbox_id: (row.end_reason, row.ended_at) for row in frame.itertuples()}
 
-    found = wait_for(lambda: {killed, timed_out} <= set(ends()) and ends(), 15, "both ended")
+    found = wait_for(
+        lambda: ends() if {killed, timed_out} <= set(ends()) else None, 15, "both ended"
+    )
     assert found[killed][0] == "killed by API"
     assert found[timed_out][0] == "timeout"
     assert {killed, timed_out}.isdisjoint(store.live_sandbox_ids())

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from e2b import CommandExitException, Sandbox
@@ -96,7 +97,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
 def _make_sandboxes(
     server: RunningSandboxd, store: MonitorStore, client: E2BClient, monitor: runtime.Monitor
 ) -> Filled:
-    connection = {
+    connection: dict[str, Any] = {
         "api_key": server.api_key,
         "api_url": server.api_url,
         "sandbox_url": server.envd_url,

@@ -82,7 +82,7 @@ SAMPLE_ACTIONS: dict[str, Callable[[], Exchange[Any]]] = {
             name="ops",
             url="https://hooks.example/e2b",
             events=["sandbox.lifecycle.killed"],
-            signature_secret=WEBHOOK_SECRET,  # type: ignore[arg-type]
+            signature_secret=WEBHOOK_SECRET,
         )
     ),
     "list-webhooks": lambda: actions.list_webhooks(),

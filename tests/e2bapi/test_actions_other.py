@@ -282,7 +282,7 @@ def test_build_status_sends_logs_offset_limit_and_level() -> None:
     ("options", "problem"),
     [({"logs_offset": -1}, "logs_offset"), ({"limit": 101}, "limit")],
 )
-def test_build_status_refuses_out_of_range_arguments(options: dict[str, int], problem: str) -> None:
+def test_build_status_refuses_out_of_range_arguments(options: dict[str, Any], problem: str) -> None:
     api = FakeAPI()
 
     with pytest.raises(ValueError, match=problem):
@@ -327,7 +327,7 @@ def test_create_webhook_sends_the_secret_on_the_wire_and_reads_the_201() -> None
         name="ops",
         url="https://hooks.example/e2b",
         events=["sandbox.lifecycle.killed"],
-        signature_secret=SECRET,  # type: ignore[arg-type]
+        signature_secret=SECRET,
     )
 
     created = api.client().run(actions.create_webhook(webhook))
@@ -353,11 +353,11 @@ def test_create_webhook_sends_the_secret_on_the_wire_and_reads_the_201() -> None
                 name="ops",
                 url="https://hooks.example/e2b",
                 events=[],
-                signature_secret=SECRET,  # type: ignore[arg-type]
+                signature_secret=SECRET,
             ),
             id="create",
         ),
-        pytest.param(WebhookConfiguration(signature_secret=SECRET), id="update"),  # type: ignore[arg-type]
+        pytest.param(WebhookConfiguration(signature_secret=SECRET), id="update"),
     ],
 )
 def test_the_webhook_secret_never_shows_in_repr_or_str(request_model: object) -> None:
@@ -367,7 +367,7 @@ def test_the_webhook_secret_never_shows_in_repr_or_str(request_model: object) ->
 
 def test_webhook_secret_shorter_than_32_characters_is_refused() -> None:
     with pytest.raises(ValueError, match=r"signatureSecret|signature_secret"):
-        WebhookCreate(name="ops", url="https://x", events=[], signature_secret="short")  # type: ignore[arg-type]
+        WebhookCreate(name="ops", url="https://x", events=[], signature_secret="short")
 
 
 def test_list_and_get_webhooks() -> None:

@@ -30,7 +30,7 @@ def fails(sandbox: Sandbox, command: str) -> str:
     """Run `command`, which must fail; return what it printed."""
     with pytest.raises(CommandExitException) as failed:
         sandbox.commands.run(command)
-    return failed.value.stdout + failed.value.stderr
+    return str(failed.value.stdout + failed.value.stderr)
 
 
 def test_host_files_and_sandboxd_key_are_out_of_reach(

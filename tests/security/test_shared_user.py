@@ -24,7 +24,7 @@ NO_CGROUPS = "sbx-never-made"
 
 @pytest.fixture
 def unprivileged_without_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(choose.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("sandboxd.isolation.choose.os.geteuid", lambda: 1000)
     monkeypatch.setattr(reduced, "capability_blocker", lambda: None)
     monkeypatch.setattr(
         choose, "bwrap_works", lambda prefix=(): (False, "bwrap: no permission to make userns")

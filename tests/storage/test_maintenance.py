@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from storage import MonitorStore
 from storage.rows import CollectorRun, EventRow, TeamMaxRow
 from tests.storage.rowmaker import GIB, T0, at, sample, samples_every_5s
 
 
-def _rollups(store: MonitorStore) -> list[tuple[object, ...]]:
+def _rollups(store: MonitorStore) -> list[tuple[Any, ...]]:
     with store._reading() as cur:
         return cur.execute(
             "SELECT sandbox_id, minute, samples, mem_used_bytes_max, mem_used_bytes_mean"

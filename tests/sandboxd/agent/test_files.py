@@ -153,7 +153,7 @@ async def test_make_dir_move_remove(agent: AgentClient, home: Path) -> None:
         (lambda a: a.write_file("/dev/full", b"x" * (2 << 20)), "resource_exhausted"),
     ],
 )
-async def test_errors_carry_codes(agent: AgentClient, home: Path, operation, code) -> None:  # type: ignore[no-untyped-def]
+async def test_errors_carry_codes(agent: AgentClient, home: Path, operation, code) -> None:
     (home / "plain").write_text("a file")
     with pytest.raises(AgentError) as failure:
         async with asyncio.timeout(TIMEOUT_S):

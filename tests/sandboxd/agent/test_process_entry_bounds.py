@@ -15,7 +15,12 @@ LONG = "y" * (10 * LIST_PROCESS_FIELD_MAX_CHARS)
 
 
 def test_an_honest_entry_is_listed_as_started() -> None:
-    request = {"cmd": "/bin/bash", "args": ["-c", "ls"], "envs": {"A": "1"}, "cwd": "/home/user"}
+    request: dict[str, object] = {
+        "cmd": "/bin/bash",
+        "args": ["-c", "ls"],
+        "envs": {"A": "1"},
+        "cwd": "/home/user",
+    }
     request |= {"tag": None, "pty": False}
 
     assert bounded_process_entry(7, request) == {"pid": 7, **request}

@@ -72,7 +72,7 @@ def test_listing_pages_with_next_token(api: httpx.Client) -> None:
     try:
         seen, token, pages = [], None, 0
         while True:
-            params = {"metadata": "suite=paging", "limit": 2}
+            params: dict[str, str | int] = {"metadata": "suite=paging", "limit": 2}
             if token:
                 params["nextToken"] = token
             answer = api.get("/v2/sandboxes", params=params)

@@ -30,7 +30,7 @@ def test_a_failing_command_raises_command_exit_exception(sandbox: Sandbox) -> No
     assert failure.value.error == "exit status 3"
 
 
-def test_envs_cwd_and_streaming_callbacks(sandbox: Sandbox, home) -> None:  # type: ignore[no-untyped-def]
+def test_envs_cwd_and_streaming_callbacks(sandbox: Sandbox, home) -> None:
     (home / "sub").mkdir()
     seen: list[str] = []
     result = sandbox.commands.run(

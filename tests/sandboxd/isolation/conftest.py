@@ -124,7 +124,7 @@ def reduced_iso(loop: Loop, data_dir: Path, agent_file: Path) -> Iterator[Reduce
 def make_launcher(iso: FullIsolation | ReducedIsolation, loop: Loop) -> Launch:
     def launch(box_spec: BoxSpec | None = None, command: list[str] | None = None) -> Any:
         """Launch a box (the probe by default, waiting for its "ready")."""
-        box = loop.run(iso.launch(box_spec or spec(), command or PROBE))
+        box: Any = loop.run(iso.launch(box_spec or spec(), command or PROBE))
         if command is None:
             assert loop.run(read_line(box)) == "ready\n", box.stderr_path.read_text()
         return box

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from sandboxd.isolation import cgroups
 from sandboxd.isolation.cgroups import (
     CGROUP_ROOT,
     CgroupLayout,
@@ -84,7 +83,7 @@ def test_hybrid_whose_unified_lacks_controllers_stays_neither(tmp_path: Path) ->
 def test_availability_gives_the_layouts_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cgroups.os, "geteuid", lambda: 0)
+    monkeypatch.setattr("sandboxd.isolation.cgroups.os.geteuid", lambda: 0)
     FakeCgroup2(tmp_path / "cgroup", controllers=("cpu",))
 
     assert cgroups_available("sandboxd", tmp_path / "cgroup") == (

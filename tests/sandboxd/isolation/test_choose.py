@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandboxd.isolation import choose, reduced
+from sandboxd.isolation import reduced
 from sandboxd.isolation.choose import choose_isolation, full_blockers
 from sandboxd.isolation.full import FullIsolation
 from sandboxd.isolation.reduced import ReducedIsolation
@@ -37,7 +37,7 @@ def test_full_when_everything_works(data_dir: Path, cgroup_parent: str, mounts_d
 def test_without_root_it_is_reduced_with_the_reason(
     data_dir: Path, cgroup_parent: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(choose.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("sandboxd.isolation.choose.os.geteuid", lambda: 1000)
     # As a plain user would: without capabilities (the test runs as root, which has them).
     monkeypatch.setattr(reduced, "capability_blocker", lambda: None)
     iso = choose_isolation(data_dir, cgroup_parent, TEST_UID_BASE, force_reduced=False)

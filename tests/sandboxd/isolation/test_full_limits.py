@@ -43,7 +43,12 @@ def test_memory_bomb_is_oom_killed_and_reported_and_the_box_survives(
 ) -> None:
     kills: list[OomKill] = []
     seen = threading.Event()
-    full_iso.on_oom(lambda kill: (kills.append(kill), seen.set()))
+
+    def record(kill: OomKill) -> None:
+        kills.append(kill)
+        seen.set()
+
+    full_iso.on_oom(record)
     box = launch_full(spec(memory_mb=64))
     code = """
 import subprocess

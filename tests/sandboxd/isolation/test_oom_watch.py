@@ -139,7 +139,12 @@ def test_without_a_readable_log_the_counters_still_report(tmp_path: Path) -> Non
     seen = threading.Event()
     kills: list[OomKill] = []
     watcher = KmsgOomWatcher(str(tmp_path / "no-kmsg"), tick_s=0.02)
-    watcher.add_callback(lambda kill: (kills.append(kill), seen.set()))
+
+    def record(kill: OomKill) -> None:
+        kills.append(kill)
+        seen.set()
+
+    watcher.add_callback(record)
     watcher.register("/sandboxd/box1", "box1", 1, lambda: count[0])
     try:
         watcher.start()

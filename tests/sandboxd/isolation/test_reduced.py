@@ -251,7 +251,12 @@ def test_a_sigkill_from_elsewhere_is_reported_as_a_suspect_not_counted(
 ) -> None:
     kills: list[OomKill] = []
     seen = threading.Event()
-    reduced_iso.on_oom(lambda kill: (kills.append(kill), seen.set()))
+
+    def record(kill: OomKill) -> None:
+        kills.append(kill)
+        seen.set()
+
+    reduced_iso.on_oom(record)
     box: ReducedBox = launch_reduced()
     os.kill(box.process.pid, signal.SIGKILL)  # as the kernel's global OOM killer would
     loop.run(box.process.wait())

@@ -74,6 +74,6 @@ def test_a_plain_users_boxes_run_as_it_with_a_process_limit() -> None:
 
 
 def test_the_limit_never_exceeds_sandboxds_own_hard_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reduced.resource, "getrlimit", lambda _: (10, 10))
+    monkeypatch.setattr("sandboxd.isolation.reduced.resource.getrlimit", lambda _: (10, 10))
 
     assert reduced.nproc_limit(MAX_PROCESSES) == 10  # prlimit could not set more anyway
