@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import plotly.io  # type: ignore[import-untyped, unused-ignore]
-import plotly.tools  # type: ignore[import-untyped, unused-ignore]
+import plotly.io
+import plotly.tools
 from dashboard_data import Dataset
 from streamlit import dataframe_util
 from streamlit.elements.lib.pandas_styler_utils import marshall_styler

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 
 from storage.errors import StoreError
 

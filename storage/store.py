@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 import duckdb
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow as pa
 
 from storage import batches, tables, writes
 from storage.base import claim_path, release_path

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow as pa
 
 # Every time column: TIMESTAMPTZ in DuckDB, microseconds in UTC in Arrow.
 UTC_US = pa.timestamp("us", tz="UTC")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import duckdb
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow as pa
 
 from storage import tables
 from storage.tables import Table

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 import streamlit as st
 
 from dashboard.actions.runner import ActionName, required_typed_confirmation

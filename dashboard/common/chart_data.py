@@ -19,7 +19,7 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 
 Floats = npt.NDArray[np.float64]
 Times = npt.NDArray[np.datetime64]

@@ -14,8 +14,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
+import plotly.graph_objects as go
 
 from dashboard.common.chart_data import (
     Bands,

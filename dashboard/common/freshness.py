@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 
 from dashboard.common.metrics import format_duration_s
 from dashboard.common.ranges import as_utc, utc_text

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.common.charts import MAX_POINTS_PER_SERIES, Limit, Line, Marker, time_chart

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
+import plotly.graph_objects as go
 
 from dashboard.common.charts import MAX_POINTS_PER_SERIES, Limit, Line, time_chart
 from dashboard.common.metrics import METRICS, format_value

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-import plotly.graph_objects as go  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.common.charts import (

@@ -5,7 +5,7 @@ Values stay numbers (so a column sorts by value); the column config formats them
 
 from __future__ import annotations
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 import streamlit as st
 
 from dashboard.common.levels import LEVEL_MARKS

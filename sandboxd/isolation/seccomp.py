@@ -163,7 +163,7 @@ BLOCKED_SYSCALLS: tuple[str, ...] = tuple(name for group in DENIED for name in g
 
 
 def _pyseccomp() -> Any:
-    import pyseccomp  # type: ignore[import-untyped]  # no stubs; imported late: needs libseccomp
+    import pyseccomp  # imported late: needs libseccomp
 
     return pyseccomp
 

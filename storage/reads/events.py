@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 
 from storage import tables
 from storage.base import StoreBase, utc

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 
 from storage import tables
 from storage.base import StoreBase, utc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 
 from storage.base import StoreBase
 from storage.batches import require_aware

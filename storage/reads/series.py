@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
+import pyarrow as pa
 
 from storage.base import StoreBase, utc
 from storage.batches import require_aware

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from dashboard.actions.runner import ActionRunner

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 

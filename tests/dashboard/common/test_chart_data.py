@@ -2,7 +2,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 import pytest
 
 from dashboard.common.chart_data import (

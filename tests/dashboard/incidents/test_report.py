@@ -7,7 +7,7 @@ import math
 import zipfile
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 import pytest
 
 from dashboard.incidents.report import (

@@ -4,7 +4,7 @@ import json
 import math
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+import pandas as pd
 import pytest
 
 from dashboard.sandboxes.triage import (
