@@ -14,7 +14,7 @@ from dashboard.common.charts import MAX_POINTS_PER_SERIES, Limit, Line, Marker, 
 from dashboard.common.metrics import METRICS, format_bytes
 from dashboard.common.plain_text import literal
 from dashboard.common.ranges import utc_text
-from dashboard.common.values import text_or_none
+from dashboard.common.values import text_or_none, with_dashes
 from dashboard.incidents.report import (
     IncidentReport,
     build_report,
@@ -56,6 +56,9 @@ def listing(store: MonitorStore, now: datetime, period: str) -> pd.DataFrame:
     if incidents.empty:
         return incidents.assign(key=pd.Series(dtype=str), memory=pd.Series(dtype=str))
     incidents["kind"] = incidents["kind"].map(lambda kind: _KINDS.get(kind, kind))
+    # A kernel record may name a sandbox the collectors never listed (no template), and a
+    # suspected incident comes from metrics, which name no process.
+    incidents = with_dashes(incidents, ("template_id", "process"))
     incidents["memory"] = [
         memory_cell(row.kind, row.mem_used_bytes, row.mem_total_bytes)
         for row in incidents.itertuples()

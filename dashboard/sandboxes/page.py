@@ -29,17 +29,12 @@ def live_triage() -> None:
     with page_support.guard("loading the sandboxes"):
         now = monitor.clock()
         table = triage.triage_table(monitor.store.triage_rows(now, include_ended=show_ended), now)
-        table = triage.apply_filter(
-            table,
-            triage.TriageFilter(
-                states=chosen_states,
-                templates=chosen_templates,
-                metadata=metadata_filter,
-                text=text,
-            ),
+        chosen = triage.TriageFilter(
+            states=chosen_states, templates=chosen_templates, metadata=metadata_filter, text=text
         )
+        table = triage.apply_filter(table, chosen)
         if table.empty:
-            st.info("No sandbox matches." if text or chosen_states else "No sandboxes yet.")
+            st.info(triage.empty_table_text(chosen))
             return
         selected = action_panel.selectable_table(table, key="triage")
         st.caption(

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard.common.levels import LEVEL_MARKS
 from dashboard.common.metrics import format_bytes
+from dashboard.common.values import with_dashes
 from storage import MonitorStore
 
 MIB = 1024**2
@@ -67,8 +68,9 @@ AUDIT_COLUMNS = {
 
 def triage_display(table: pd.DataFrame) -> pd.DataFrame:
     """`triage.triage_table` as shown: durations in minutes and peaks in MiB (numbers, so
-    the columns sort by value), used / limit as text beside the numeric shares."""
-    shown = table.copy()
+    the columns sort by value), used / limit as text beside the numeric shares, and "—"
+    where a template, alias or metadata is unknown."""
+    shown = with_dashes(table, ("template", "alias", "metadata"))
     for column in ("age", "time_left", "oom_in", "disk_full_in"):
         shown[f"{column}_min"] = shown[f"{column}_s"] / 60
     shown["memory"] = _used_of_limit(shown["mem_used_bytes"], shown["mem_limit_bytes"])
@@ -88,8 +90,9 @@ def _used_of_limit(used: pd.Series, limit: pd.Series) -> pd.Series:
 
 
 def events_table(events: pd.DataFrame) -> pd.DataFrame:
-    """Lifecycle events, newest first, without the raw JSON."""
-    return events[["ts", "sandbox_id", "type", "kill_reason"]]
+    """Lifecycle events, newest first, without the raw JSON; "—" as the kill reason of an
+    event that is not a kill (a kill without one reads "killed": `collectors.parse`)."""
+    return with_dashes(events[["ts", "sandbox_id", "type", "kill_reason"]], ("kill_reason",))
 
 
 def audit_table(actions: pd.DataFrame) -> pd.DataFrame:
@@ -100,5 +103,6 @@ def audit_table(actions: pd.DataFrame) -> pd.DataFrame:
 
 
 def known_templates(store: MonitorStore) -> list[str]:
-    """Templates of the sandboxes stored, for the triage filter."""
-    return sorted(set(store.sandboxes(include_ended=True)["template_id"]))
+    """Templates of the sandboxes stored, for the triage filter (unknown ones left out)."""
+    templates = store.sandboxes(include_ended=True)["template_id"]
+    return sorted({template for template in templates if isinstance(template, str) and template})

@@ -55,6 +55,19 @@ class TriageFilter:
     text: str = ""
 
 
+def is_filtering(f: TriageFilter) -> bool:
+    """True when some part of `f` filters rows out."""
+    return bool(f.states or f.templates or f.metadata.strip() or f.text.strip())
+
+
+def empty_table_text(f: TriageFilter) -> str:
+    """What the page says when the table is empty: that the filters match nothing, or that
+    there are no sandboxes yet."""
+    if is_filtering(f):
+        return "No sandbox matches the filters (search, state, template, metadata)."
+    return "No sandboxes yet."
+
+
 def project_time_to_limit_s(used: float, limit: float, slope_per_s: float) -> float | None:
     """Seconds until `used` reaches `limit` growing linearly at `slope_per_s` (same unit per
     second); 0 when already at or over it. None when not growing (slope <= 0) or when any

@@ -96,6 +96,16 @@ def test_triage_search_narrows_the_table(installed: Filled) -> None:
     assert list(table["sandbox_id"]) == [installed.oom_id]
 
 
+def test_a_metadata_filter_matching_nothing_says_so(installed: Filled) -> None:
+    app = open_page("sandboxes")
+    metadata = next(box for box in app.text_input if box.label == "Metadata")
+    metadata.input("no-such-key=nothing").run()
+    assert_no_exception(app)
+    assert not frames(app)
+    assert "No sandbox matches the filters" in shown_text(app)
+    assert "No sandboxes yet" not in shown_text(app)
+
+
 def test_detail_of_the_oom_sandbox_marks_the_kill_and_gives_a_verdict(installed: Filled) -> None:
     app = open_page("sandbox", id=installed.oom_id)
     assert_no_exception(app)
@@ -152,6 +162,9 @@ def test_events_page_shows_the_kill_and_the_audit(installed: Filled) -> None:
     events = frames(app)[0]
     killed = events[events["sandbox_id"] == installed.killed_id]
     assert killed["type"].str.contains("killed").any()
+    # Events that are no kill have no kill reason: a dash, never "None".
+    reasons = set(events.loc[~events["type"].str.contains("killed"), "kill_reason"])
+    assert reasons == {"—"}
 
 
 def test_outside_the_monitor_the_app_says_how_to_start_it() -> None:

@@ -11,6 +11,8 @@ from dashboard.sandboxes.triage import (
     COLUMNS,
     TriageFilter,
     apply_filter,
+    empty_table_text,
+    is_filtering,
     level_of,
     metadata_text,
     project_time_to_limit_s,
@@ -256,3 +258,16 @@ def test_filter_keeps_the_order(table: pd.DataFrame) -> None:
 
 def test_text_search_does_not_match_across_columns(table: pd.DataFrame) -> None:
     assert ids(apply_filter(table, TriageFilter(text="ia1 py"))) == []
+
+
+def test_an_empty_table_says_whether_the_filters_or_the_fleet_are_empty() -> None:
+    assert empty_table_text(TriageFilter()) == "No sandboxes yet."
+    assert empty_table_text(TriageFilter(metadata="  ", text=" ")) == "No sandboxes yet."
+    for narrowed in (
+        TriageFilter(templates=["base"]),
+        TriageFilter(metadata="team=a"),
+        TriageFilter(states=["paused"]),
+        TriageFilter(text="abc"),
+    ):
+        assert is_filtering(narrowed)
+        assert empty_table_text(narrowed).startswith("No sandbox matches the filters")
