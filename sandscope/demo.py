@@ -118,9 +118,9 @@ class Demo:
         try:
             try:
                 listed = self._list_demo_sandboxes()
-            except Exception:  # a pooled connection closed under us: one more try
+            except Exception:  # noqa: BLE001 (a pooled connection closed under us: one more try)
                 listed = self._list_demo_sandboxes()
-        except Exception as failure:  # the loop's boundary: say it, try at the next tick
+        except Exception as failure:  # noqa: BLE001 (the loop's boundary: say it, retry next tick)
             self._say(f"demo: cannot list the sandboxes: {_words(failure)}")
             return
         adoptable = {info.sandbox_id: info for info in listed.values()}
@@ -131,7 +131,7 @@ class Demo:
                 continue
             try:
                 self._step(slot, listed, adoptable)
-            except Exception as failure:  # one role's trouble must not stop the others
+            except Exception as failure:  # noqa: BLE001 (one role's trouble must not stop others)
                 slot.next_try_at = self._clock() + self.timings.retry_after_s
                 self._say(
                     f"demo: {slot.role}: {_words(failure)}; "

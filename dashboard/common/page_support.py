@@ -173,6 +173,6 @@ def guard(doing: str) -> Iterator[None]:
     rerun_if_idle_too_long()
     try:
         yield
-    except Exception as failure:  # the page boundary: show it and log it
+    except Exception as failure:  # noqa: BLE001 (the page boundary: show it and log it)
         _log.exception("dashboard failed while %s", doing)
         st.error(f"Something went wrong while {doing}: {literal(str(failure))}")

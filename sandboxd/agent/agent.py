@@ -689,7 +689,7 @@ class Agent:
         """The loop's boundary: log a bug, and carry on serving everyone else."""
         try:
             func(*args)
-        except Exception as exc:  # the agent must outlive its own bugs
+        except Exception as exc:  # noqa: BLE001 (the agent must outlive its own bugs)
             print(f"sandboxd agent: {func.__name__}: {exc!r}", file=sys.stderr, flush=True)
 
     def _timeout(self) -> float | None:
@@ -753,7 +753,7 @@ class Agent:
             self.answer_error(request_id, os_error(exc))
         except (ValueError, TypeError, UnicodeError) as exc:
             self.answer_error(request_id, AgentError("invalid_argument", str(exc)))
-        except Exception as exc:  # a bug answers `internal` instead of ending the sandbox
+        except Exception as exc:  # noqa: BLE001 (a bug answers `internal`, the box lives on)
             self.answer_error(request_id, AgentError("internal", repr(exc)))
         else:
             if result is not None:  # None: answered later (input, close_stdin)
