@@ -29,10 +29,10 @@ run: bootstrap ## Start the monitor (collector and dashboard)
 test: bootstrap lint typecheck ## Lint, type-check, then run the tests
 	$(BIN)/python -m pytest
 
+# import-linter takes under a second without its cache, so it leaves no cache in the work tree.
 lint: bootstrap ## Check style, formatting (ruff) and the direction of imports (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	# Under a second without its cache, so no cache directory is left in the work tree.
 	$(BIN)/lint-imports --no-cache
 
 format: bootstrap ## Reformat the code and apply ruff's safe fixes

@@ -81,3 +81,15 @@ def test_every_locked_package_has_hashes() -> None:
 
     assert len(entries) > 1
     assert not without_hash
+
+
+def top_level_packages() -> set[str]:
+    """Every directory at the root that is a Python package."""
+    return {init.parent.name for init in ROOT.glob("*/__init__.py")}
+
+
+def test_mypy_and_import_linter_cover_every_package() -> None:
+    tools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+
+    assert set(tools["mypy"]["files"]) == top_level_packages() | {"tests"}
+    assert set(tools["importlinter"]["root_packages"]) == top_level_packages()
