@@ -12,8 +12,10 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 import pytest
 from e2b import CommandExitException, Sandbox
 
@@ -34,6 +36,8 @@ from tests.sandboxd.sandboxd_fixtures import api, new_sandbox, sandboxd
 __all__ = ["api", "new_sandbox", "sandboxd"]  # for test_actions.py
 
 BUSY_LOOP = "python3 -c 'while True: pass'"
+# A busy loop keeps one vCPU near 100 %; a share over this says it is running.
+BUSY_CPU_PCT = 10.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ def _make_sandboxes(
     ids = [busy.sandbox_id, oom.sandbox_id, paused.sandbox_id, killed.sandbox_id]
     wait_for(lambda: set(ids) <= store.live_sandbox_ids(), 15, "the sandboxes listed")
     wait_for(lambda: len(store.last_sample_at(ids)) == 4, 15, "samples of every sandbox")
+    # test_pages checks the busy loop's CPU: a first sample may predate the loop's start.
+    wait_for(lambda: _cpu_pct(store, busy.sandbox_id) > BUSY_CPU_PCT, 15, "the busy loop's CPU")
     Sandbox.pause(paused.sandbox_id, **connection)
     Sandbox.kill(killed.sandbox_id, **connection)
     wait_for(lambda: not store.sandbox_incidents(oom.sandbox_id).empty, 30, "the OOM incident")
@@ -127,6 +133,13 @@ def _make_sandboxes(
         paused_id=paused.sandbox_id,
         killed_id=killed.sandbox_id,
     )
+
+
+def _cpu_pct(store: MonitorStore, sandbox_id: str) -> float:
+    """The sandbox's latest CPU share as the triage table reads it; 0 when not sampled."""
+    rows = store.triage_rows(datetime.now(UTC))
+    cpu = rows.loc[rows["sandbox_id"] == sandbox_id, "cpu_used_pct"]
+    return 0.0 if cpu.empty or pd.isna(cpu.iloc[0]) else float(cpu.iloc[0])
 
 
 def _state(store: MonitorStore, sandbox_id: str) -> str | None:

@@ -214,7 +214,12 @@ def test_the_triage_table_lists_the_demo_sandboxes(page: Page, app: App) -> None
     for role, sandbox_id in ids.items():
         expect(cell(table, sandbox_id)).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
         expect(cell(table, f"demo={role}")).to_have_count(1)
-    expect(page.get_by_text(re.compile(rf"^{len(ids)} sandboxes\b"))).to_be_visible()
+    # The caption counts the rows of the same refresh as the table's: wait for it as well.
+    expect(page.get_by_text(re.compile(rf"^{len(ids)} sandboxes\b"))).to_be_visible(
+        timeout=PAGE_TIMEOUT_MS
+    )
+    level = cell(table, re.compile(r"^(▲|△|·) ")).first
+    expect(level).to_be_attached()  # the Level column's marks, drawn without an emoji font
     no_failure_shown(page)
     screenshot(page, app, "sandboxes", "sandboxes")
 
@@ -238,8 +243,10 @@ def test_the_oom_incident_opens_with_its_log_line_and_its_sandbox(page: Page, ap
     open_page(page, app, "/incidents", "OOM incidents")
     table = page.get_by_test_id("stDataFrame")
     left_ms = max(5.0, OOM_WITHIN_S - (time.monotonic() - app.started_at)) * 1000
+    # The kill is confirmed once sandboxd's kernel record is collected, maybe a poll after the
+    # row first shows (as suspected): wait for the confirmed row itself.
     expect(cell(table, memory_id).first).to_be_attached(timeout=left_ms)
-    expect(cell(table, "confirmed").first).to_be_attached()
+    expect(cell(table, "confirmed").first).to_be_attached(timeout=PAGE_TIMEOUT_MS)
     screenshot(page, app, "incidents")
 
     click_row_checkbox(table, 0)  # newest first: the memory demo's latest kill
