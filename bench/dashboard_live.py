@@ -20,8 +20,10 @@ from streamlit import dataframe_util
 from streamlit.elements.lib.pandas_styler_utils import marshall_styler
 from streamlit.proto.ArrowData_pb2 import ArrowData
 
+from dashboard.common.event_table import events_table
 from dashboard.common.freshness import freshness_banner
 from dashboard.common.ranges import preset_range
+from dashboard.events import tables as event_tables
 from dashboard.incidents import data as incidents_data
 from dashboard.overview import data as overview_data
 from dashboard.sandbox import data as sandbox_data
@@ -131,8 +133,8 @@ def open_incident(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
 
 
 def live_events(store: MonitorStore, ds: Dataset, parts: Parts) -> None:
-    send_table(tables.events_table(store.events_latest(tables.EVENTS_SHOWN)), parts)
-    send_table(tables.audit_table(store.actions_latest(tables.AUDIT_SHOWN)), parts)
+    send_table(events_table(store.events_latest(event_tables.EVENTS_SHOWN)), parts)
+    send_table(event_tables.audit_table(store.actions_latest(event_tables.AUDIT_SHOWN)), parts)
 
 
 LiveCall = Callable[[MonitorStore, Dataset, Parts], None]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.common import page_support
-from dashboard.sandboxes import table as tables
+from dashboard.common.event_table import EVENT_COLUMNS, events_table
+from dashboard.events import tables
 
 monitor = page_support.monitor_or_stop()
 st.title("Events and audit")
@@ -15,11 +16,11 @@ st.title("Events and audit")
 def live_events() -> None:
     with page_support.guard("loading events and the audit"):
         st.subheader("Lifecycle events")
-        events = tables.events_table(monitor.store.events_latest(tables.EVENTS_SHOWN))
+        events = events_table(monitor.store.events_latest(tables.EVENTS_SHOWN))
         if events.empty:
             st.info("No lifecycle events stored yet.")
         else:
-            st.dataframe(events, hide_index=True, column_config=tables.EVENT_COLUMNS)
+            st.dataframe(events, hide_index=True, column_config=EVENT_COLUMNS)
         st.subheader("Actions taken from the dashboard")
         audit = tables.audit_table(monitor.store.actions_latest(tables.AUDIT_SHOWN))
         if audit.empty:

@@ -20,6 +20,7 @@ from dashboard.common.charts import (
     MarkerKind,
     time_chart,
 )
+from dashboard.common.event_table import events_table
 from dashboard.common.metrics import METRICS, format_bytes
 from dashboard.common.plain_text import literal, plot_literal
 from dashboard.common.ranges import TimeRange, as_utc
@@ -110,7 +111,7 @@ def load(store: MonitorStore, sandbox_id: str, time_range: TimeRange, now: datet
             markers=markers,
             title="Disk",
         ),
-        events=all_events[["ts", "type", "kill_reason"]].iloc[::-1],
+        events=events_table(all_events[["ts", "type", "kill_reason"]].iloc[::-1]),
     )
 
 

@@ -7,9 +7,9 @@ import streamlit as st
 
 from dashboard.actions import panel as action_panel
 from dashboard.common import page_support
+from dashboard.common.event_table import EVENT_COLUMNS
 from dashboard.common.plain_text import literal
 from dashboard.sandbox import data
-from dashboard.sandboxes import table as tables
 
 monitor = page_support.monitor_or_stop()
 st.title("Sandbox detail")
@@ -63,7 +63,7 @@ def live_detail() -> None:
         else:
             st.dataframe(logs, hide_index=True, column_config=data.LOG_COLUMNS)
         st.subheader("Lifecycle events")
-        st.dataframe(view.events, hide_index=True, column_config=tables.EVENT_COLUMNS)
+        st.dataframe(view.events, hide_index=True, column_config=EVENT_COLUMNS)
 
 
 live_detail()

@@ -1,4 +1,4 @@
-"""How the dashboard's tables look: which columns, in which units, and the triage colours.
+"""How the Sandboxes table looks: which columns, in which units, and the level marks.
 
 Values stay numbers (so a column sorts by value); the column config formats them.
 """
@@ -14,11 +14,6 @@ from dashboard.common.values import with_dashes
 from storage import MonitorStore
 
 MIB = 1024**2
-# The newest rows the Events page shows: enough to scroll back through a busy hour, few
-# enough to send on every 5 s refresh.
-EVENTS_SHOWN = 500
-# The audit is small and kept forever; the page shows its newest rows.
-AUDIT_SHOWN = 500
 
 TRIAGE_COLUMNS = {
     "sandbox_id": st.column_config.TextColumn("Sandbox"),
@@ -50,20 +45,6 @@ TRIAGE_COLUMNS = {
         help="Projected from the disk trend of the last 5 minutes",
     ),
 }
-EVENT_COLUMNS = {
-    "ts": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    "sandbox_id": st.column_config.TextColumn("Sandbox"),
-    "type": st.column_config.TextColumn("Event"),
-    "kill_reason": st.column_config.TextColumn("Kill reason"),
-}
-AUDIT_COLUMNS = {
-    "acted_at": st.column_config.DatetimeColumn("Time (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    "actor": st.column_config.TextColumn("Who"),
-    "action": st.column_config.TextColumn("Action"),
-    "sandboxes": st.column_config.TextColumn("Sandboxes"),
-    "outcome": st.column_config.TextColumn("Result"),
-    "detail": st.column_config.TextColumn("Detail"),
-}
 
 
 def triage_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -87,19 +68,6 @@ def _used_of_limit(used: pd.Series, limit: pd.Series) -> pd.Series:
         [f"{format_bytes(u)} / {format_bytes(lim)}" for u, lim in zip(used, limit, strict=True)],
         index=used.index,
     )
-
-
-def events_table(events: pd.DataFrame) -> pd.DataFrame:
-    """Lifecycle events, newest first, without the raw JSON; "—" as the kill reason of an
-    event that is not a kill (a kill without one reads "killed": `collectors.parse`)."""
-    return with_dashes(events[["ts", "sandbox_id", "type", "kill_reason"]], ("kill_reason",))
-
-
-def audit_table(actions: pd.DataFrame) -> pd.DataFrame:
-    """The audit, newest first, the sandbox IDs as one text column."""
-    shown = actions.copy()
-    shown["sandboxes"] = shown["sandbox_ids"].map(lambda ids: ", ".join(ids))
-    return shown[["acted_at", "actor", "action", "sandboxes", "outcome", "detail"]]
 
 
 def known_templates(store: MonitorStore) -> list[str]:

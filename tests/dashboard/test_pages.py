@@ -122,6 +122,9 @@ def test_detail_of_the_killed_sandbox_says_it_was_killed(installed: Filled) -> N
     app = open_page("sandbox", id=installed.killed_id)
     assert_no_exception(app)
     assert "killed" in shown_text(app).lower()
+    events = frames(app)[-1]  # the lifecycle events, last on the page
+    assert events["type"].str.contains("killed").any()
+    assert set(events.loc[~events["type"].str.contains("killed"), "kill_reason"]) == {"—"}
 
 
 def test_detail_of_an_unknown_sandbox_says_so(installed: Filled) -> None:

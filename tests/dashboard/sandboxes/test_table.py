@@ -1,18 +1,15 @@
-"""How the Sandboxes and Events tables show what the store holds."""
+"""How the Sandboxes table shows what the store holds."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 import pandas as pd
 
 from dashboard.common.levels import LEVEL_MARKS
 from dashboard.common.metrics import MISSING
-from dashboard.sandboxes.table import TRIAGE_COLUMNS, events_table, triage_display
+from dashboard.sandboxes.table import TRIAGE_COLUMNS, triage_display
 from dashboard.sandboxes.triage import COLUMNS
-
-AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def triage_row(**values: object) -> dict[str, object]:
@@ -36,18 +33,3 @@ def test_an_unknown_template_alias_or_metadata_reads_as_a_dash() -> None:
 def test_the_level_reads_as_its_mark() -> None:
     table = pd.DataFrame([triage_row(level=level) for level in LEVEL_MARKS])
     assert list(triage_display(table)["level"]) == list(LEVEL_MARKS.values())
-
-
-def test_an_event_that_is_no_kill_has_a_dash_as_its_kill_reason() -> None:
-    events = pd.DataFrame(
-        {
-            "ts": [AT, AT],
-            "sandbox_id": ["a", "b"],
-            "type": ["sandbox.lifecycle.created", "sandbox.lifecycle.killed"],
-            "kill_reason": [None, "oom"],
-            "event_json": ["{}", "{}"],
-        }
-    )
-    shown = events_table(events)
-    assert list(shown.columns) == ["ts", "sandbox_id", "type", "kill_reason"]
-    assert list(shown["kill_reason"]) == [MISSING, "oom"]
