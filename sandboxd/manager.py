@@ -267,7 +267,8 @@ class SandboxManager:
     def set_timeout(self, sandbox_id: str, timeout_s: int) -> None:
         """End the running sandbox `timeout_s` from now (this may shorten its life)."""
         record = self._running(sandbox_id)
-        self._check_timeout(timeout_s)
+        # The spec's minimum is 0: the end is now (docs/E2B-API.md, "A sandbox's lifetime").
+        self._check_timeout(timeout_s, allow_zero=True)
         self._set_end(record, self.clock() + timedelta(seconds=timeout_s))
 
     def refresh(self, sandbox_id: str, duration_s: int | None) -> None:

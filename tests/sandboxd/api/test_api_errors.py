@@ -107,7 +107,7 @@ def test_team_routes_check_the_team(api: httpx.Client, sandboxd: RunningSandboxd
 def test_lifetime_calls_refuse_bad_bodies(api: httpx.Client, sandbox_id: str) -> None:
     base = f"/sandboxes/{sandbox_id}"
     assert_problem(api.post(f"{base}/timeout"), 400, "required")  # E2B refuses an empty body
-    assert_problem(api.post(f"{base}/timeout", json={"timeout": 0}), 400, "timeout")
+    assert_problem(api.post(f"{base}/timeout", json={"timeout": -1}), 400, "timeout")
     assert_problem(api.post(f"{base}/timeout", json={"timeout": 10**7}), 400, "maximum")
     assert_problem(api.post(f"{base}/refreshes", json={"duration": 3601}), 400, "duration")
     assert api.post(f"{base}/refreshes", json={}).status_code == 204
