@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from sandboxd.agent import AgentClient
+from sandboxd.envd.signed_links import TargetLister
 from sandboxd.envd.target import EnvdTarget, Resolver
 from sandboxd.manager import LiveSandbox, SandboxManager
 
@@ -43,3 +45,14 @@ def envd_resolver(manager: SandboxManager) -> Resolver:
         return None if live is None or _ending(live) else _LiveTarget(live)
 
     return resolve
+
+
+def envd_targets(manager: SandboxManager) -> TargetLister:
+    """Every running or paused sandbox with its ID, for links that name no sandbox."""
+
+    def every() -> Iterator[tuple[str, EnvdTarget]]:
+        for sandbox_id, live in list(manager.live.items()):
+            if not _ending(live):
+                yield sandbox_id, _LiveTarget(live)
+
+    return every

@@ -20,7 +20,7 @@ from sandboxd.api.app import create_api_app
 from sandboxd.auth import load_or_create_key, load_or_create_team_id
 from sandboxd.config import SandboxdSettings
 from sandboxd.envd.app import create_envd_app
-from sandboxd.envd_targets import envd_resolver
+from sandboxd.envd_targets import envd_resolver, envd_targets
 from sandboxd.isolation.choose import choose_isolation
 from sandboxd.manager import SandboxManager
 from sandboxd.private_files import prepare_data_dir, write_private_text
@@ -108,7 +108,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     )
     servers = [
         _server_for(create_api_app(manager, api_key)),
-        _server_for(create_envd_app(envd_resolver(manager))),
+        _server_for(create_envd_app(envd_resolver(manager), targets=envd_targets(manager))),
     ]
     write_private_text(
         settings.data_dir / "endpoints.json",

@@ -21,12 +21,12 @@ from sandboxd.envd import connect, files_api, filesystem_service, process_servic
 from sandboxd.envd.connect import ConnectError
 from sandboxd.envd.inflight import HeldResponse, InFlightLimits, Slot, kind_of
 from sandboxd.envd.protojson import KEEPALIVE_EVENT
+from sandboxd.envd.signed_links import Operation, TargetLister, files_refusal, files_target
 from sandboxd.envd.target import (
     EnvdTarget,
     Resolver,
     find_target,
     sandbox_id_of,
-    signature_ok,
     token_ok,
     user_of,
 )
@@ -37,9 +37,12 @@ _UNARY = {
 }
 
 
-def create_envd_app(resolve: Resolver, limits: InFlightLimits | None = None) -> Starlette:
+def create_envd_app(
+    resolve: Resolver, limits: InFlightLimits | None = None, targets: TargetLister | None = None
+) -> Starlette:
     """The envd app; `resolve(sandbox_id)` gives the sandbox's target, None if unknown.
-    `limits` caps each sandbox's requests in flight (inflight.py's defaults if None)."""
+    `limits` caps each sandbox's requests in flight (inflight.py's defaults if None).
+    `targets` lists every box, for signed /files links that name none (signed_links.py)."""
     in_flight = limits or InFlightLimits()
 
     async def health(request: Request) -> Response:
@@ -47,18 +50,20 @@ def create_envd_app(resolve: Resolver, limits: InFlightLimits | None = None) -> 
         return target if isinstance(target, Response) else Response(status_code=204)
 
     async def files(request: Request) -> Response:
-        target = find_target(request, resolve)
-        if isinstance(target, Response):
-            return target
-        operation = "read" if request.method == "GET" else "write"
+        operation: Operation = "read" if request.method == "GET" else "write"
         params = dict(request.query_params)
-        if not (token_ok(request, target) or signature_ok(params, operation, target)):
-            return files_api.api_error(401, "invalid or missing access token")
+        routed = files_target(request, params, operation, resolve, targets)
+        if isinstance(routed, Response):
+            return routed
+        sandbox_id, target = routed
+        header_token = request.headers.get("x-access-token")
+        if reason := files_refusal(header_token, params, operation, target.access_token):
+            return files_api.api_error(401, reason)
         try:
             user_of(request, params.get("username"))
         except LookupError as exc:
             return files_api.api_error(401, str(exc))
-        slot = in_flight.take(sandbox_id_of(request) or "", "call")
+        slot = in_flight.take(sandbox_id, "call")
         if slot is None:
             return files_api.api_error(429, in_flight.refusal("call"))
         if request.method == "GET":

@@ -8,7 +8,7 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from sandboxd.envd_targets import envd_resolver
+from sandboxd.envd_targets import envd_resolver, envd_targets
 
 
 def live_box(agent_exited: bool, loop: asyncio.AbstractEventLoop) -> Any:
@@ -25,9 +25,10 @@ def test_a_box_whose_agent_exited_is_not_found() -> None:
         manager: Any = SimpleNamespace(
             live={"alive": live_box(False, loop), "ending": live_box(True, loop)}
         )
-        resolve = envd_resolver(manager)
+        resolve, every = envd_resolver(manager), envd_targets(manager)
 
         assert resolve("alive") is not None
         assert resolve("ending") is None
+        assert [sandbox_id for sandbox_id, _ in every()] == ["alive"]  # nor for signed links
     finally:
         loop.close()
