@@ -74,14 +74,17 @@ async def _start_sleep(client: httpx.AsyncClient) -> httpx.Response:
     return await client.send(request, stream=True)
 
 
-async def _until_refused(client: httpx.AsyncClient) -> httpx.Response:
-    """Stat until envd refuses one (every held request has reached it), or the deadline."""
+async def _until_held_files(sandbox: Sandbox, count: int) -> None:
+    """Wait until `count` held uploads have opened their files in the box: each took its
+    short-call slot first. Checked with a command, a stream, so the check takes no short-call
+    slot (a Stat here could take the slot an arriving upload needs and be let in forever)."""
     deadline = time.monotonic() + SATURATE_TIMEOUT_S
     while True:
-        answer = await _stat(client)
-        if answer.status_code != 200 or time.monotonic() > deadline:
-            return answer
-        await asyncio.sleep(0.05)  # let the held uploads' first bytes arrive
+        listing = await asyncio.to_thread(sandbox.commands.run, "ls /tmp")
+        held = [name for name in listing.stdout.split() if name.startswith("held-")]
+        if len(held) >= count or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.05)  # let the uploads' headers reach envd
 
 
 async def _until_started(client: httpx.AsyncClient) -> int:
@@ -117,7 +120,8 @@ def test_calls_past_the_limit_get_429_and_the_box_answers_after(sandbox: Sandbox
                 asyncio.create_task(held_upload(client, n)) for n in range(MAX_CALLS_PER_BOX)
             ]
             try:
-                refused = await _until_refused(client)
+                await _until_held_files(sandbox, MAX_CALLS_PER_BOX)
+                refused = await _stat(client)
             finally:
                 release.set()
                 statuses = await asyncio.gather(*uploads)
