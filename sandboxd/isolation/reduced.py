@@ -59,8 +59,9 @@ PRLIMIT = "/usr/bin/prlimit"
 REDUCED_LIMITATIONS: tuple[str, ...] = (
     "Memory is limited per process (RLIMIT_DATA), not per box: a box may use its limit "
     "once in every process. Running out shows as MemoryError or a failed allocation, "
-    "not as an OOM kill; only a SIGKILL of the box's main process that sandboxd did not "
-    "send is counted as an OOM kill, and kills of other processes are not seen.",
+    "not as an OOM kill. A SIGKILL of the box's main process that sandboxd did not send "
+    "is logged as a suspected OOM kill, never counted as one (box code can send it too); "
+    "kills of other processes are not seen.",
     "CPU is not limited; CPU % is measured per process with psutil.",
     "Pause is SIGSTOP/SIGCONT of the process tree: a process can see it was stopped, and "
     "one that leaves the tree is not paused.",
