@@ -42,8 +42,10 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from bench.fake_e2b import TEAM_ID  # noqa: E402
-from collectors import Collector, CollectorConfig, parse  # noqa: E402
+from collectors import parse  # noqa: E402
+from collectors.config import CollectorConfig  # noqa: E402
 from collectors.context import JobContext  # noqa: E402
+from collectors.scheduler import Collector  # noqa: E402
 from e2bapi import AsyncE2BClient, E2BClient, actions  # noqa: E402
 from storage import MonitorStore  # noqa: E402
 

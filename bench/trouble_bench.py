@@ -45,7 +45,8 @@ sys.path.insert(0, str(REPOSITORY))
 
 from bench.collector_bench import fake_api, make_collector, progress  # noqa: E402
 from bench.fake_e2b import sandbox_id  # noqa: E402
-from collectors import Collector, CollectorConfig  # noqa: E402
+from collectors.config import CollectorConfig  # noqa: E402
+from collectors.scheduler import Collector  # noqa: E402
 
 LIVE_ID = sandbox_id(0)
 STORE_POLL_S = 0.02

@@ -11,10 +11,7 @@
     trouble        log sweep for OOM lines; logs and incidents around signs of trouble
     scheduler      `Collector`: the jobs on APScheduler, every run recorded, backoff
 
-Imports go one way: collectors -> e2bapi, storage.
+Imports go one way: collectors -> e2bapi, storage. Import from the module itself
+(`collectors.scheduler.Collector`): the package re-exports nothing, so that reading a setting
+(`collectors.config`) does not load APScheduler and the jobs.
 """
-
-from collectors.config import CollectorConfig
-from collectors.scheduler import JOBS, Collector
-
-__all__ = ["JOBS", "Collector", "CollectorConfig"]

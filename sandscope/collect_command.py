@@ -15,8 +15,8 @@ from datetime import UTC
 from types import FrameType
 from typing import IO
 
-from collectors import Collector, CollectorConfig
-from collectors.scheduler import RunListener, stop_aware_sleeps
+from collectors.config import CollectorConfig
+from collectors.scheduler import Collector, RunListener, stop_aware_sleeps
 from sandscope.clients import open_async_client, open_client
 from sandscope.settings import Settings
 from sandscope.target import TargetError, require_target

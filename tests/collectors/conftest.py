@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from collectors import Collector, CollectorConfig
+from collectors.config import CollectorConfig
+from collectors.scheduler import Collector
 from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
 from sandboxd.testing import RunningSandboxd
 from storage import MonitorStore

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import duckdb
 import pytest
 
-from collectors import CollectorConfig
+from collectors.config import CollectorConfig
 
 T = TypeVar("T")
 

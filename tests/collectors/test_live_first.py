@@ -16,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from collectors import Collector, CollectorConfig, oom, parse
+from collectors import oom, parse
+from collectors.config import CollectorConfig
+from collectors.scheduler import Collector
 from collectors.work import Trouble, TroubleWatch
 from e2bapi import AsyncE2BClient, E2BClient, RetryPolicy
 from e2bapi.models.logs import SandboxLogEntry

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from e2b import CommandExitException, Sandbox
 
-from collectors import Collector
+from collectors.scheduler import Collector
 from dashboard.actions.runner import ActionRunner
 from dashboard.serving import runtime
 from dashboard.serving.auth import Logins

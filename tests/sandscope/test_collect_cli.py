@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors import JOBS, CollectorConfig
+from collectors.config import CollectorConfig
+from collectors.scheduler import JOBS
 from sandscope.cli import main
 from sandscope.collect_command import collector_config
 from sandscope.settings import load_settings

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from e2b import CommandExitException, Sandbox
 
-from collectors import Collector
+from collectors.scheduler import Collector
 from sandboxd.isolation.base import OomKill
 from sandboxd.journal import Journal
 from sandboxd.records import SandboxRecord
