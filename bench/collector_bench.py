@@ -42,6 +42,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))
 
 from bench.fake_e2b import TEAM_ID  # noqa: E402
+from bench.percentiles import percentile  # noqa: E402
 from collectors import parse  # noqa: E402
 from collectors.config import CollectorConfig  # noqa: E402
 from collectors.context import JobContext  # noqa: E402
@@ -186,7 +187,7 @@ def bench_monitor(url: str, workdir: Path, seconds: float) -> dict[str, object]:
 
 def row(name: str, values: list[float], target: str = "-", limit_ms: float | None = None) -> str:
     median = statistics.median(values)
-    p90 = statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1 else median
+    p90 = percentile(values, 90)
     met = "-" if limit_ms is None else ("yes" if median < limit_ms else "NO")
     return (
         f"{name:<38} | {len(values):>3} | {median:8.1f} ms | {p90:8.1f} ms | {target:<10} | {met}"

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dashboard_data
 from dashboard_data import Dataset
 from dashboard_live import CONCURRENCY_LIMIT, LIVE, POLL_INTERVAL_S, LiveCall, Parts, TimedStore
+from percentiles import percentile
 from streamlit.testing.v1 import AppTest
 
 from dashboard.serving import runtime
@@ -53,7 +54,7 @@ class Result:
 
     @property
     def p95_ms(self) -> float:
-        return statistics.quantiles(self.times_ms, n=20, method="inclusive")[-1]
+        return percentile(self.times_ms, 95)
 
     @property
     def met(self) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from e2b import Sandbox
+from percentiles import percentile  # bench/percentiles.py, beside this script
 
 from sandboxd.testing import RunningSandboxd, running_sandboxd
 
@@ -202,7 +203,7 @@ def mean_box_cpu_pct(api: httpx.Client, sandbox_ids: list[str]) -> float:
 
 
 def p90(values: list[float]) -> float:
-    return statistics.quantiles(values, n=10, method="inclusive")[8]
+    return percentile(values, 90)
 
 
 def latency_row(measurement: str, values_ms: list[float], target_ms: float | None) -> Row:

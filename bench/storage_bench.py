@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import synthetic
+from bench.percentiles import percentile
 from storage import MonitorStore
 from storage.batches import samples as samples_table
 from storage.rows import SampleRow
@@ -43,7 +44,7 @@ class Result:
 
     def cells(self) -> list[str]:
         median = statistics.median(self.times_ms)
-        p90 = statistics.quantiles(self.times_ms, n=10, method="inclusive")[-1]
+        p90 = percentile(self.times_ms, 90)
         met = "-" if self.target_ms is None else ("yes" if median < self.target_ms else "NO")
         target = "-" if self.target_ms is None else f"< {self.target_ms:g} ms"
         return [
