@@ -188,6 +188,11 @@ class SandboxdSettings:
         return self.data_dir / "api_key"
 
     @property
+    def team_id_file(self) -> Path:
+        """The team ID made at the first start (when SANDBOXD_TEAM_ID is not set)."""
+        return self.data_dir / "team_id"
+
+    @property
     def store_file(self) -> Path:
         """sandboxd's own SQLite store."""
         return self.data_dir / "sandboxd.sqlite3"

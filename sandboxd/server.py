@@ -75,7 +75,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     """Run sandboxd until SIGINT or SIGTERM; then kill every sandbox and stop."""
     prepare_data_dir(settings.data_dir)
     api_key = load_or_create_key(settings.key_file)
-    team_id = settings.team_id or load_or_create_team_id(settings.data_dir / "team_id")
+    team_id = settings.team_id or load_or_create_team_id(settings.team_id_file)
     store = Store(settings.store_file)
     isolation = choose_isolation(
         data_dir=settings.data_dir,

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from sandboxd.config import SandboxdSettings
+
 # The directory that holds the sandboxd package (the checkout, in a development install): the
 # child runs from there, so `python -m sandboxd` is this very code.
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +70,7 @@ def running_sandboxd(data_dir: Path, **settings: str) -> Iterator[RunningSandbox
         "SANDBOXD_CGROUP_PARENT": f"sandboxd-test-{os.getpid()}-{next(_started)}",
         **settings,
     }
+    files = SandboxdSettings(data_dir=data_dir)  # where sandboxd keeps its key and team ID
     with open(data_dir / "sandboxd.log", "w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "sandboxd"],
@@ -82,8 +85,8 @@ def running_sandboxd(data_dir: Path, **settings: str) -> Iterator[RunningSandbox
             yield RunningSandboxd(
                 api_url=api_url,
                 envd_url=envd_url,
-                api_key=(data_dir / "api_key").read_text().strip(),
-                team_id=(data_dir / "team_id").read_text().strip(),
+                api_key=files.key_file.read_text().strip(),
+                team_id=files.team_id_file.read_text().strip(),
                 data_dir=data_dir,
                 process=process,
             )

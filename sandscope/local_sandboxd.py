@@ -41,7 +41,6 @@ _CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Files sandboxd writes in its data directory (sandboxd/server.py): the URLs it serves at, with
 # the ports it took, rewritten at every start; and the team ID it made at its first start.
 ENDPOINTS_FILE_NAME = "endpoints.json"
-TEAM_ID_FILE_NAME = "team_id"
 # A sandboxd on this machine answers /health in milliseconds; a stale endpoints file names a
 # closed port, refused at once. Two seconds only bounds a host that is badly overloaded.
 HEALTH_TIMEOUT_S = 2.0
@@ -220,7 +219,7 @@ def sandboxd_key_file(data_dir: Path) -> Path:
 def read_team_id(data_dir: Path) -> str | None:
     """The team ID sandboxd made at its first start (in `data_dir`), None if there is none."""
     with contextlib.suppress(OSError):
-        return (data_dir / TEAM_ID_FILE_NAME).read_text().strip() or None
+        return SandboxdSettings(data_dir=data_dir).team_id_file.read_text().strip() or None
     return None
 
 
