@@ -96,7 +96,7 @@ def _note_gaps(
 def _end_sandboxes(ctx: JobContext, gone: Sequence[str], now: datetime) -> None:
     """Mark sandboxes that left the list as ended, with the reason of their killed event
     when the API has one (one paged events call for all of them)."""
-    last_known = [row for row in map(ctx.store.sandbox_record, gone) if row is not None]
+    last_known = list(ctx.store.sandbox_records(gone).values())
     if not last_known:
         return
     since = min(row.last_seen_at for row in last_known) - CLOCK_SLACK
@@ -145,8 +145,9 @@ def events(ctx: JobContext) -> int:
 
 def _apply_kills(ctx: JobContext, killed: Sequence[EventRow], now: datetime) -> None:
     ends: list[SandboxEndRow] = []
+    records = ctx.store.sandbox_records(event.sandbox_id for event in killed)
     for event in killed:
-        known = ctx.store.sandbox_record(event.sandbox_id)
+        known = records.get(event.sandbox_id)
         if known is not None:
             ends.append(
                 SandboxEndRow(event.sandbox_id, known.last_seen_at, event.ts, event.kill_reason)

@@ -4,6 +4,7 @@ sandbox's latest sample, trends and life-long memory peak) and the team's latest
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from storage import tables
 from storage.base import StoreBase, utc
@@ -65,6 +67,14 @@ class SandboxRecord:
 _RECORD_FIELDS = tuple(f.name for f in fields(SandboxRecord))
 
 
+def _record(row: Sequence[Any]) -> SandboxRecord:
+    values: dict[str, Any] = {
+        name: utc(v) if isinstance(v, datetime) else v
+        for name, v in zip(_RECORD_FIELDS, row, strict=True)
+    }
+    return SandboxRecord(**values)
+
+
 class FleetReads(StoreBase):
     """The sandboxes now."""
 
@@ -86,19 +96,21 @@ class FleetReads(StoreBase):
 
     def sandbox_record(self, sandbox_id: str) -> SandboxRecord | None:
         """One sandbox, ended or not; None when it is unknown."""
+        return self.sandbox_records([sandbox_id]).get(sandbox_id)
+
+    def sandbox_records(self, sandbox_ids: Iterable[str]) -> dict[str, SandboxRecord]:
+        """The known ones of `sandbox_ids`, ended or not, by ID, in one query (a first events
+        run may end thousands of sandboxes at once)."""
+        wanted = pa.table({"sandbox_id": pa.array(sorted(set(sandbox_ids)), pa.string())})
         with self._reading() as cur:
-            row = cur.execute(
+            cur.register("_wanted", wanted)
+            rows = cur.execute(
                 f"SELECT {tables.SANDBOXES.select_list(names=_RECORD_FIELDS)} FROM sandboxes"
-                " WHERE sandbox_id = ?",
-                [sandbox_id],
-            ).fetchone()
-        if row is None:
-            return None
-        values: dict[str, Any] = {
-            name: utc(v) if isinstance(v, datetime) else v
-            for name, v in zip(_RECORD_FIELDS, row, strict=True)
-        }
-        return SandboxRecord(**values)
+                " WHERE sandbox_id IN (SELECT sandbox_id FROM _wanted)"
+            ).fetchall()
+            cur.unregister("_wanted")
+        records = (_record(row) for row in rows)
+        return {record.sandbox_id: record for record in records}
 
     def live_sandbox_ids(self) -> set[str]:
         """Ids of sandboxes seen and not marked ended."""

@@ -177,6 +177,20 @@ def test_sandbox_record_of_live_ended_and_unknown(store: MonitorStore) -> None:
     assert store.sandbox_record("nope") is None
 
 
+def test_sandbox_records_reads_many_at_once_and_leaves_out_the_unknown(
+    store: MonitorStore,
+) -> None:
+    store.upsert_sandboxes([sandbox("a", alias="web"), sandbox("b"), sandbox("c")])
+    store.mark_ended([SandboxEndRow("b", at(60), None, None)])
+
+    records = store.sandbox_records(["b", "a", "nope", "a"])
+
+    assert sorted(records) == ["a", "b"]
+    assert records["a"] == store.sandbox_record("a")
+    assert records["b"].ended is True and records["b"].last_seen_at == at(60)
+    assert store.sandbox_records([]) == {}
+
+
 def test_a_record_and_a_listed_row_are_the_table_s_columns(store: MonitorStore) -> None:
     store.upsert_sandboxes([sandbox("a")])
     record = store.sandbox_record("a")
