@@ -75,6 +75,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -252,6 +253,13 @@ class Channel:
 
     def send(self, message: Json) -> None:
         data = memoryview(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        while data:
+            written = os.write(self.out_fd, data)
+            data = data[written:]
+
+    def send_line(self, line: str) -> None:
+        """Send a line already encoded as ASCII JSON (watch events, encoded as they came)."""
+        data = memoryview(line.encode("ascii") + b"\n")
         while data:
             written = os.write(self.out_fd, data)
             data = data[written:]
@@ -601,6 +609,342 @@ class OpenFile:
         self.file = file
 
 
+# --- directory watching --------------------------------------------------------------
+
+# inotify(7) flags (linux/inotify.h).
+IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
+IN_Q_OVERFLOW, IN_IGNORED, IN_ISDIR = 0x4000, 0x8000, 0x40000000
+IN_ONLYDIR, IN_DONT_FOLLOW = 0x1000000, 0x2000000
+WATCH_MASK = (
+    IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+    | IN_DELETE_SELF | IN_MOVE_SELF
+)  # fmt: skip
+# What a kernel event is called in envd's events, as fsnotify (envd's watcher) maps them: a
+# move is a rename of the old name and a create of the new one (docs/E2B-API.md).
+WATCH_EVENT_TYPES = (
+    (IN_CREATE | IN_MOVED_TO, "create"),
+    (IN_MODIFY, "write"),
+    (IN_DELETE | IN_DELETE_SELF, "remove"),
+    (IN_MOVED_FROM | IN_MOVE_SELF, "rename"),
+    (IN_ATTRIB, "chmod"),
+)
+_INOTIFY_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
+INOTIFY_READ_BYTES = 64 << 10
+# Watchers one box may have at once (streams, and polled ones not yet removed): each may
+# hold a queue of events in this process, in the box's memory.
+WATCH_MAX_WATCHERS = 64
+# Directories watched at once in the box (a recursive watch takes one per subdirectory).
+# Each is a kernel inotify watch (about 1 KiB of kernel memory) counted against the uid's
+# fs.inotify.max_user_watches, which boxes sharing a host uid share.
+WATCH_MAX_DIRS = 8192
+# Events waiting for a watcher's client, by count and JSON bytes, and for the whole box. A
+# box makes events far faster than a client takes them (a loop creating files), so past
+# either bound the watcher fails, as envd's does when its kernel queue overflows, instead
+# of events piling up. 10,000 cover a `git clone` between two polls a second apart.
+WATCH_QUEUE_MAX_EVENTS = 10_000
+WATCH_QUEUE_MAX_BYTES = 2 << 20
+WATCH_BOX_QUEUE_MAX_BYTES = 8 << 20
+# One watch_take answer: what sandboxd holds of a watcher's events at a time.
+WATCH_PAGE_MAX_EVENTS = 4096
+WATCH_PAGE_MAX_BYTES = 256 << 10
+# The longest event name, PATH_MAX: no client can use a longer path. Events under a tree
+# deeper than that are left out.
+WATCH_NAME_MAX_BYTES = 4096
+# How long a waiting watch_take is held before it is answered empty: well under sandboxd's
+# request timeout (60 s), so a quiet directory never looks like a dead agent.
+WATCH_WAIT_MAX_MS = 20_000
+
+
+def libc_error(path: bytes | None = None) -> AgentError:
+    """The protocol error for a failed libc call (its errno)."""
+    number = ctypes.get_errno()
+    return os_error(OSError(number, os.strerror(number), os.fsdecode(path) if path else None))
+
+
+class Watcher:
+    """One client's watch of a directory, and its events waiting for the client."""
+
+    def __init__(self, watcher_id: int, root: bytes, recursive: bool, with_entry: bool) -> None:
+        self.id = watcher_id
+        self.root = root
+        self.recursive = recursive
+        self.with_entry = with_entry
+        self.wds: set[int] = set()
+        self.queue: deque[str] = deque()  # events, each encoded as JSON
+        self.queued_bytes = 0
+        self.failure: str | None = None  # why it stopped watching (events were lost)
+        # A watch_take waiting for events: (request id, monotonic deadline, max_bytes).
+        self.waiting: tuple[int, float, int] | None = None
+
+
+class Watches:
+    """Every watcher of the box, on one inotify instance (boxes of a host uid share the
+    kernel's fs.inotify.max_user_instances, 128 by default)."""
+
+    def __init__(self, channel: Channel, files: Files, selector: selectors.BaseSelector) -> None:
+        self.channel = channel
+        self.files = files
+        self.selector = selector
+        self.fd = -1
+        self.watchers: dict[int, Watcher] = {}
+        self.dirs: dict[int, dict[int, bytes]] = {}  # wd -> watcher id -> dir under its root
+        self.queued_bytes = 0
+        self.next_id = 1
+
+    # -- ops --
+
+    def op_watch_start(self, msg: Json) -> Json:
+        path = os.path.realpath(self.files.resolve(arg_str(msg, "path")))
+        if not os.path.isdir(path):
+            if not os.path.lexists(path):
+                raise AgentError("not_found", f"path {path} not found")
+            raise AgentError("invalid_argument", f"path {path} not a directory")
+        if len(self.watchers) >= WATCH_MAX_WATCHERS:
+            raise AgentError("resource_exhausted", f"over {WATCH_MAX_WATCHERS} watchers")
+        self._open()
+        root = os.fsencode(path)
+        recursive = arg_bool(msg, "recursive", False)
+        watcher = Watcher(self.next_id, root, recursive, arg_bool(msg, "include_entry", False))
+        self.next_id += 1
+        self.watchers[watcher.id] = watcher
+        try:
+            self._add_dir(watcher, root, b"", top=True)
+            if recursive:
+                self._add_tree(watcher, root, b"")
+        except BaseException:
+            self._unwatch(watcher)
+            del self.watchers[watcher.id]
+            raise
+        return {"watcher": watcher.id, "path": path}
+
+    def op_watch_take(self, msg: Json) -> None:
+        """Answers with the watcher's next events (waiting up to `wait_ms` for one), or
+        with the error that stopped it once its last events have been taken."""
+        watcher = self._watcher(msg)
+        max_bytes = arg_int(msg, "max_bytes", WATCH_PAGE_MAX_BYTES)
+        max_bytes = min(max(max_bytes, 1), WATCH_PAGE_MAX_BYTES)
+        wait_ms = min(max(arg_int(msg, "wait_ms", 0), 0), WATCH_WAIT_MAX_MS)
+        if watcher.waiting is not None:  # one waiting take at a time: the earlier gets none
+            self._answer(watcher, watcher.waiting[0], 0)
+            watcher.waiting = None
+        if watcher.queue or watcher.failure is not None or wait_ms == 0:
+            self._answer(watcher, msg["id"], max_bytes)
+        else:
+            watcher.waiting = (msg["id"], time.monotonic() + wait_ms / 1000, max_bytes)
+
+    def op_watch_stop(self, msg: Json) -> Json:
+        watcher = self._watcher(msg)
+        self._unwatch(watcher)
+        if watcher.waiting is not None:
+            gone = AgentError("not_found", f"watcher {watcher.id} was removed")
+            self.channel.send({"id": watcher.waiting[0], "ok": False, "error": vars_of(gone)})
+        self.queued_bytes -= watcher.queued_bytes
+        del self.watchers[watcher.id]
+        return {}
+
+    def _watcher(self, msg: Json) -> Watcher:
+        watcher = self.watchers.get(arg_int(msg, "watcher"))
+        if watcher is None:
+            raise AgentError("not_found", f"watcher with id {msg.get('watcher')} not found")
+        return watcher
+
+    # -- answers --
+
+    def _answer(self, watcher: Watcher, request_id: int, max_bytes: int) -> None:
+        """Send the next page of events (at least one when there is one), or the failure."""
+        if not watcher.queue and watcher.failure is not None:
+            error = AgentError("resource_exhausted", f"watcher error: {watcher.failure}")
+            self.channel.send({"id": request_id, "ok": False, "error": vars_of(error)})
+            return
+        page: list[str] = []
+        page_bytes = 0
+        while watcher.queue and len(page) < WATCH_PAGE_MAX_EVENTS:
+            size_bytes = len(watcher.queue[0]) + 1
+            if page and page_bytes + size_bytes > max_bytes:
+                break
+            page.append(watcher.queue.popleft())
+            page_bytes += size_bytes
+        watcher.queued_bytes -= page_bytes
+        self.queued_bytes -= page_bytes
+        more = "true" if watcher.queue else "false"
+        result = f'{{"events":[{",".join(page)}],"more":{more}}}'
+        self.channel.send_line(f'{{"id":{int(request_id)},"ok":true,"result":{result}}}')
+
+    def answer_waiting(self) -> None:
+        """Answer the waiting takes that have events (or a failure), or whose time is up."""
+        now = time.monotonic()
+        for watcher in self.watchers.values():
+            waiting = watcher.waiting
+            if waiting is None:
+                continue
+            request_id, deadline, max_bytes = waiting
+            if watcher.queue or watcher.failure is not None or deadline <= now:
+                watcher.waiting = None
+                self._answer(watcher, request_id, max_bytes)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [w.waiting[1] for w in self.watchers.values() if w.waiting is not None]
+        return min(deadlines) if deadlines else None
+
+    # -- the kernel's watches --
+
+    def _open(self) -> None:
+        if self.fd < 0:
+            fd = int(_LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC))
+            if fd < 0:
+                raise libc_error()
+            self.fd = fd
+            self.selector.register(fd, selectors.EVENT_READ)
+
+    def _add_dir(self, watcher: Watcher, path: bytes, relative: bytes, top: bool = False) -> None:
+        if len(self.dirs) >= WATCH_MAX_DIRS:
+            raise AgentError("resource_exhausted", f"over {WATCH_MAX_DIRS} directories watched")
+        flags = WATCH_MASK | IN_ONLYDIR | (0 if top else IN_DONT_FOLLOW)
+        wd = int(_LIBC.inotify_add_watch(self.fd, path, flags))
+        if wd < 0:
+            raise libc_error(path)
+        self.dirs.setdefault(wd, {})[watcher.id] = relative
+        watcher.wds.add(wd)
+
+    def _add_tree(
+        self, watcher: Watcher, path: bytes, relative: bytes, announce: bool = False
+    ) -> None:
+        """Watch every directory under `path` (not through symlinks), from a stack rather
+        than recursion; ones that vanish or cannot be read are skipped. With `announce`
+        (a directory that just appeared), what it already holds is reported as created:
+        it was made before its watch, and would otherwise go unseen (a rare event made
+        just after the watch is then reported twice)."""
+        stack = [(path, relative)]
+        while stack:
+            directory, under = stack.pop()
+            try:
+                with os.scandir(directory) as found:
+                    children = [(c.name, c.is_dir(follow_symlinks=False)) for c in found]
+            except OSError:
+                continue
+            for name, is_dir in children:
+                child, child_under = directory + b"/" + os.fsencode(name), joined(under, name)
+                if announce:
+                    self._queue(watcher, child_under, "create")
+                if not is_dir:
+                    continue
+                try:
+                    self._add_dir(watcher, child, child_under)
+                except AgentError as exc:
+                    if exc.code == "resource_exhausted":
+                        raise
+                    continue
+                stack.append((child, child_under))
+
+    def _unwatch(self, watcher: Watcher) -> None:
+        """Remove the watcher's kernel watches (those no other watcher shares)."""
+        for wd in watcher.wds:
+            owners = self.dirs.get(wd, {})
+            owners.pop(watcher.id, None)
+            if not owners:
+                self.dirs.pop(wd, None)
+                _LIBC.inotify_rm_watch(self.fd, wd)
+        watcher.wds.clear()
+
+    def _fail(self, watcher: Watcher, reason: str) -> None:
+        """Stop watching; its queued events are still taken, then `reason` is the error."""
+        if watcher.failure is None:
+            watcher.failure = reason
+            self._unwatch(watcher)
+
+    # -- events --
+
+    def on_readable(self) -> None:
+        try:
+            data = os.read(self.fd, INOTIFY_READ_BYTES)
+        except BlockingIOError:
+            return
+        offset = 0
+        while offset + _INOTIFY_EVENT.size <= len(data):
+            wd, mask, _, length = _INOTIFY_EVENT.unpack_from(data, offset)
+            offset += _INOTIFY_EVENT.size
+            name = data[offset : offset + length].rstrip(b"\0")
+            offset += length
+            self._on_event(wd, mask, name)
+        self.answer_waiting()
+
+    def _on_event(self, wd: int, mask: int, name: bytes) -> None:
+        if mask & IN_Q_OVERFLOW:
+            for each in self.watchers.values():
+                self._fail(each, "the kernel's event queue overflowed; events were lost")
+            return
+        owners = self.dirs.get(wd)
+        if not owners:
+            return  # removed by us, its last events still coming
+        if mask & IN_IGNORED:  # the directory is gone: the kernel dropped its watch
+            del self.dirs[wd]
+            for watcher_id in owners:
+                if watcher_id in self.watchers:
+                    self.watchers[watcher_id].wds.discard(wd)
+            return
+        for watcher_id, under in list(owners.items()):
+            watcher = self.watchers.get(watcher_id)
+            if watcher is not None and watcher.failure is None:
+                self._on_watcher_event(watcher, mask, under, name)
+
+    def _on_watcher_event(self, watcher: Watcher, mask: int, under: bytes, name: bytes) -> None:
+        if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+            if under:
+                return  # a subdirectory's own end: its parent reported it by name
+            relative = b"."
+        else:
+            relative = joined(under, name)
+        for bits, kind in WATCH_EVENT_TYPES:
+            if mask & bits:
+                self._queue(watcher, relative, kind)
+        new_dir = mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO)
+        if watcher.recursive and new_dir and watcher.failure is None:
+            path = watcher.root + b"/" + relative
+            try:
+                self._add_dir(watcher, path, relative)
+                self._add_tree(watcher, path, relative, announce=True)
+            except AgentError as exc:
+                if exc.code == "resource_exhausted":
+                    self._fail(watcher, exc.message)
+
+    def _queue(self, watcher: Watcher, relative: bytes, kind: str) -> None:
+        if len(relative) > WATCH_NAME_MAX_BYTES:
+            return
+        event: Json = {"name": relative.decode("utf-8", "replace"), "type": kind}
+        if watcher.with_entry:
+            path = watcher.root if relative == b"." else watcher.root + b"/" + relative
+            # Gone already (a remove, a rename away): no entry, as in envd.
+            with contextlib.suppress(OSError):
+                event["entry"] = self.files.entry(os.fsdecode(path))
+        encoded = json.dumps(event, separators=(",", ":"))  # ASCII: its length is its size
+        size_bytes = len(encoded) + 1
+        if (
+            len(watcher.queue) >= WATCH_QUEUE_MAX_EVENTS
+            or watcher.queued_bytes + size_bytes > WATCH_QUEUE_MAX_BYTES
+            or self.queued_bytes + size_bytes > WATCH_BOX_QUEUE_MAX_BYTES
+        ):
+            self._fail(
+                watcher,
+                f"more than {WATCH_QUEUE_MAX_EVENTS} events ({WATCH_QUEUE_MAX_BYTES} bytes) "
+                "waited to be read; later ones were lost: list the directory, then watch again",
+            )
+            return
+        watcher.queue.append(encoded)
+        watcher.queued_bytes += size_bytes
+        self.queued_bytes += size_bytes
+
+
+def joined(under: bytes, name: str | bytes) -> bytes:
+    """`name` under the relative directory `under` ("" for the watched one)."""
+    name_bytes = os.fsencode(name)
+    return under + b"/" + name_bytes if under else name_bytes
+
+
+def vars_of(error: AgentError) -> Json:
+    return {"code": error.code, "message": error.message}
+
+
 # --- the agent -----------------------------------------------------------------------
 
 
@@ -624,6 +968,7 @@ class Agent:
         self.stopping = False
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, self.wakeup_w = os.pipe()
+        self.watches = Watches(channel, self.files, self.selector)
         self.ops: dict[str, Callable[[Json], Json | None]] = {
             "ping": lambda _: {"version": PROTOCOL_VERSION},
             "start": self.op_start,
@@ -650,6 +995,9 @@ class Agent:
             },
             "remove": self.op_remove,
             "ack": self.op_ack,
+            "watch_start": self.watches.op_watch_start,
+            "watch_take": self.watches.op_watch_take,
+            "watch_stop": self.watches.op_watch_stop,
         }
 
     def _base_env(self) -> dict[str, str]:
@@ -683,6 +1031,7 @@ class Agent:
             for key, events in self.selector.select(self._timeout()):
                 self._guarded(self._on_ready, key.fd, events)
             self._guarded(self._kill_overdue)
+            self._guarded(self.watches.answer_waiting)
         self._shutdown()
 
     def _guarded(self, func: Callable[..., None], *args: Any) -> None:
@@ -694,6 +1043,8 @@ class Agent:
 
     def _timeout(self) -> float | None:
         deadlines = [p.deadline for p in self.procs.values() if p.deadline is not None]
+        if (waits_until := self.watches.next_deadline()) is not None:
+            deadlines.append(waits_until)
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _on_ready(self, fd: int, events: int) -> None:
@@ -701,6 +1052,8 @@ class Agent:
             self._on_requests()
         elif fd == self.wakeup_r:
             self._on_signals()
+        elif fd == self.watches.fd:
+            self.watches.on_readable()
         else:
             if events & selectors.EVENT_READ and fd in self.fd_reader:
                 self._on_output(fd)

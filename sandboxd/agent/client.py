@@ -30,6 +30,7 @@ from sandboxd.agent.messages import (
     ProcessStarted,
     checked_pid,
 )
+from sandboxd.agent.watch_events import WatchPage, checked_watcher_id
 
 FILE_CHUNK_BYTES = 1 << 20
 
@@ -251,6 +252,30 @@ class AgentClient:
     async def remove(self, path: str) -> None:
         """Remove a file or a whole directory; AgentError not_found if missing."""
         await self._channel.call("remove", {"path": path})
+
+    # --- watching directories ---
+
+    async def watch_start(self, path: str, recursive: bool, include_entry: bool) -> int:
+        """Start watching a directory (and its subdirectories if `recursive`); returns the
+        watcher's id. AgentError not_found when it is missing."""
+        args = {"path": path, "recursive": recursive, "include_entry": include_entry}
+        result = await self._channel.call("watch_start", args)
+        return checked_watcher_id(result.get("watcher"))
+
+    async def watch_take(self, watcher: int, wait_s: float = 0.0) -> WatchPage:
+        """The watcher's next events, waiting up to `wait_s` (the agent holds a wait at
+        most 20 s) for one; an empty page when none came. AgentError resource_exhausted
+        once its queue overflowed and the events queued before have been taken."""
+        args = {"watcher": watcher, "wait_ms": max(0, round(wait_s * 1000))}
+        return WatchPage.from_result(await self._channel.call("watch_take", args))
+
+    async def watch_stop(self, watcher: int) -> None:
+        """Stop the watcher and drop its events; AgentError not_found if there is none."""
+        await self._channel.call("watch_stop", {"watcher": watcher})
+
+    def watch_stop_soon(self, watcher: int) -> None:
+        """watch_stop without waiting for the answer: safe in cleanup, even when cancelled."""
+        self._channel.notify("watch_stop", {"watcher": watcher})
 
 
 async def _rechunk(data: bytes | AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
