@@ -35,6 +35,10 @@ _UNARY = {
     "process.Process": process_service.UNARY,
     "filesystem.Filesystem": filesystem_service.UNARY,
 }
+_SERVER_STREAMS = {  # each service's streams, and the keepalive message its streams send
+    "process.Process": (process_service.SERVER_STREAMS, KEEPALIVE_EVENT),
+    "filesystem.Filesystem": (filesystem_service.SERVER_STREAMS, filesystem_service.KEEPALIVE),
+}
 
 
 def create_envd_app(
@@ -120,8 +124,9 @@ async def _answer(request: Request, target: EnvdTarget, service: str, method: st
 async def _serve(request: Request, target: EnvdTarget, service: str, method: str) -> Response:
     """Dispatch one RPC by kind: unary, server stream or client stream."""
     agent = target.agent
-    if service == "process.Process" and method in process_service.SERVER_STREAMS:
-        handler = process_service.SERVER_STREAMS[method]
+    server_streams, keepalive = _SERVER_STREAMS.get(service, ({}, KEEPALIVE_EVENT))
+    if method in server_streams:
+        handler = server_streams[method]
         deadline_s = connect.deadline_from(request.headers)
         try:
             messages = await handler(agent, await connect.first_stream_message(request), deadline_s)
@@ -131,7 +136,7 @@ async def _serve(request: Request, target: EnvdTarget, service: str, method: str
             return connect.error_stream(exc)
         keepalive_s = connect.keepalive_from(request.headers)
         return connect.stream_response(
-            messages, keepalive_s=keepalive_s, keepalive=KEEPALIVE_EVENT, deadline_s=deadline_s
+            messages, keepalive_s=keepalive_s, keepalive=keepalive, deadline_s=deadline_s
         )
     if service == "process.Process" and method in process_service.CLIENT_STREAMS:
         handler_cs = process_service.CLIENT_STREAMS[method]

@@ -3,8 +3,7 @@
 Shapes from e2b/envd/filesystem/filesystem_pb.py. The SDK branches on two codes:
 MakeDir's `already_exists` (make_dir returns False) and Stat's `not_found` (exists
 returns False). Remove succeeds on a missing path, as envd's os.RemoveAll does.
-Watching directories is not served: WatchDir and the watcher RPCs answer
-`unimplemented`.
+Watching directories (WatchDir and the watcher RPCs) is in watch_service.py.
 """
 
 from __future__ import annotations
@@ -16,8 +15,8 @@ from typing import Any
 from starlette.responses import Response
 
 from sandboxd.agent import AgentClient, AgentError
-from sandboxd.envd import connect, fields
-from sandboxd.envd.process_service import Unary
+from sandboxd.envd import connect, fields, watch_service
+from sandboxd.envd.process_service import ServerStream, Unary
 from sandboxd.envd.protojson import Message, entry_json
 
 _COMPACT: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}  # as JSONResponse
@@ -67,11 +66,17 @@ async def remove(agent: AgentClient, message: Message) -> Message:
 # Unary calls whose handler encodes its own answer (a big one, built as it arrives).
 ENCODED: dict[str, Callable[[AgentClient, Message], Awaitable[Response]]] = {
     "ListDir": list_dir,
+    "GetWatcherEvents": watch_service.get_watcher_events,
 }
+
+SERVER_STREAMS: dict[str, ServerStream] = {"WatchDir": watch_service.watch_dir}
+KEEPALIVE = watch_service.KEEPALIVE  # WatchDirResponse's keepalive
 
 UNARY: dict[str, Unary] = {
     "Stat": stat,
     "MakeDir": make_dir,
     "Move": move,
     "Remove": remove,
+    "CreateWatcher": watch_service.create_watcher,
+    "RemoveWatcher": watch_service.remove_watcher,
 }

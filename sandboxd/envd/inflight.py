@@ -29,11 +29,17 @@ MAX_STREAMS_PER_BOX = 128
 
 # The process.Process methods whose requests or responses stay open while a process runs.
 STREAMING_METHODS = frozenset({"Start", "Connect", "StreamInput"})
+# filesystem.Filesystem's stream stays open while the client watches a directory.
+FILESYSTEM_STREAMING_METHODS = frozenset({"WatchDir"})
 
 
 def kind_of(service: str, method: str) -> Kind:
     """Whether an RPC is a long-lived stream or a short call."""
-    return "stream" if service == "process.Process" and method in STREAMING_METHODS else "call"
+    if service == "process.Process" and method in STREAMING_METHODS:
+        return "stream"
+    if service == "filesystem.Filesystem" and method in FILESYSTEM_STREAMING_METHODS:
+        return "stream"
+    return "call"
 
 
 @dataclass

@@ -169,7 +169,7 @@ def test_unary_errors_are_connect_json(http: httpx.Client) -> None:
     signal = {"process": {"pid": 999999}, "signal": "SIGNAL_SIGKILL"}
     missing = http.post("/process.Process/SendSignal", json=signal, headers=UNARY)
     unknown_method = http.post("/process.Process/Nope", json={}, headers=UNARY)
-    watch = http.post("/filesystem.Filesystem/CreateWatcher", json={"path": "."}, headers=UNARY)
+    watch = http.post("/filesystem.Filesystem/CreateWatcher", json={"path": "nope"}, headers=UNARY)
     not_json = http.post("/process.Process/List", content=b"{nope", headers=UNARY)
     wrong_type = http.post(
         "/process.Process/List", content=b"{}", headers={"content-type": "text/plain"}
@@ -177,7 +177,7 @@ def test_unary_errors_are_connect_json(http: httpx.Client) -> None:
 
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
     assert (unknown_method.status_code, unknown_method.json()["code"]) == (501, "unimplemented")
-    assert watch.json()["code"] == "unimplemented"
+    assert (watch.status_code, watch.json()["code"]) == (404, "not_found")
     assert (not_json.status_code, not_json.json()["code"]) == (400, "invalid_argument")
     assert wrong_type.json()["code"] == "invalid_argument"
 
