@@ -396,6 +396,79 @@ def child_setup(take_tty: bool) -> Callable[[], None]:
 
 # --- files ---------------------------------------------------------------------------
 
+# File metadata lives in extended attributes named METADATA_XATTR_PREFIX + key, as envd keeps
+# it (docs/E2B-API.md, "File metadata"). Keys and values are printable ASCII; a key is at
+# most 246 bytes (the kernel's 255-byte attribute name less the prefix), and a file's
+# metadata, each key counted with its prefix, at most 4096 bytes (envd's bound: what an
+# ext4 inode's attribute space holds). That byte bound also caps the count of keys.
+METADATA_XATTR_PREFIX = "user.e2b."
+METADATA_KEY_MAX_BYTES = 255 - len(METADATA_XATTR_PREFIX)
+METADATA_MAX_BYTES = 4096
+METADATA_MAX_KEYS = METADATA_MAX_BYTES // (len(METADATA_XATTR_PREFIX) + 1)
+
+
+def printable_ascii(text: str) -> bool:
+    return all(" " <= c <= "~" for c in text)
+
+
+def metadata_problem(metadata: dict[str, str]) -> str | None:
+    """What makes `metadata` unfit to keep (bad key or value, too big), or None."""
+    total_bytes = 0
+    for key, value in metadata.items():
+        if not key or len(key) > METADATA_KEY_MAX_BYTES or not printable_ascii(key):
+            return f"metadata key {key[:40]!r} is not 1-{METADATA_KEY_MAX_BYTES} printable ASCII"
+        if not printable_ascii(value):
+            return f"the value of metadata key {key[:40]!r} is not printable ASCII"
+        total_bytes += len(METADATA_XATTR_PREFIX) + len(key) + len(value)
+    if total_bytes > METADATA_MAX_BYTES or len(metadata) > METADATA_MAX_KEYS:
+        return f"metadata over {METADATA_MAX_BYTES} bytes (keys with their prefix, and values)"
+    return None
+
+
+def read_metadata(path: str) -> dict[str, str]:
+    """The file's metadata, from its user.e2b.* attributes (following a symlink), in key
+    order, within the bounds above: attributes set in the box that break them (binary
+    values, odd names, too many) are left out. {} where there are none or none can be."""
+    try:
+        names = sorted(n for n in os.listxattr(path) if n.startswith(METADATA_XATTR_PREFIX))
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for name in names[:METADATA_MAX_KEYS]:
+        try:
+            value = os.getxattr(path, name).decode("ascii")
+        except (OSError, UnicodeDecodeError):
+            continue
+        candidate = {**found, name[len(METADATA_XATTR_PREFIX) :]: value}
+        if metadata_problem(candidate) is None:
+            found = candidate
+    return found
+
+
+def replace_metadata(path: str, metadata: dict[str, str]) -> None:
+    """Make `metadata` the file's whole metadata: user.e2b.* attributes not in it are
+    removed (an upload without metadata clears it, as in envd). failed_precondition where
+    the filesystem keeps no user attributes and there is metadata to keep."""
+    wanted = {METADATA_XATTR_PREFIX + k: v.encode("ascii") for k, v in metadata.items()}
+    try:
+        present = [n for n in os.listxattr(path) if n.startswith(METADATA_XATTR_PREFIX)]
+        for name in present:
+            if name not in wanted:
+                os.removexattr(path, name)
+        for name, value in wanted.items():
+            os.setxattr(path, name, value)
+    except OSError as exc:
+        if not wanted:
+            return  # clearing is best effort: a device file, say, can hold none anyway
+        if exc.errno != errno.EOPNOTSUPP:
+            raise
+        raise AgentError(
+            "failed_precondition",
+            "file metadata needs user extended attributes, which this sandbox's "
+            "filesystem does not keep",
+        ) from None
+
+
 _GO_MODE_LETTERS = (  # Go's os.FileMode.String() letters, in its order
     (stat.S_ISDIR, "d"),
     (stat.S_ISLNK, "L"),
@@ -484,6 +557,7 @@ class Files:
             "mtime_ns": st.st_mtime_ns,
             "is_symlink": target is not None,
             "symlink_target": target,
+            "metadata": read_metadata(path) if kind != "other" else {},
         }
 
     def list_dir(self, raw: str, depth: int) -> list[Json]:
@@ -603,10 +677,13 @@ class Listing:
 class OpenFile:
     """A file the host reads or writes in chunks, by handle."""
 
-    def __init__(self, path: str, mode: str, file: BinaryIO) -> None:
+    def __init__(
+        self, path: str, mode: str, file: BinaryIO, metadata: dict[str, str] | None = None
+    ) -> None:
         self.path = path
         self.mode = mode
         self.file = file
+        self.metadata = metadata  # for "w": the file's metadata once written
 
 
 # --- directory watching --------------------------------------------------------------
@@ -1470,6 +1547,9 @@ class Agent:
         if len(self.open_files) + len(self.listings) >= MAX_OPEN_FILES:
             raise AgentError("resource_exhausted", f"over {MAX_OPEN_FILES} files open")
         path = self.files.resolve(arg_str(msg, "path"))
+        metadata = arg_str_map(msg, "metadata")
+        if problem := metadata_problem(metadata):
+            raise AgentError("invalid_argument", problem)
         if mode == "r":
             if os.path.isdir(path):
                 raise AgentError("invalid_argument", f"path '{path}' is a directory")
@@ -1478,7 +1558,7 @@ class Agent:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             file = open(path, "wb")  # noqa: SIM115 - closed by op_close
         handle, self.next_handle = self.next_handle, self.next_handle + 1
-        self.open_files[handle] = OpenFile(path, mode, file)
+        self.open_files[handle] = OpenFile(path, mode, file, metadata)
         return {"handle": handle, "path": path, "size": os.fstat(file.fileno()).st_size}
 
     def _open_file(self, msg: Json, mode: str) -> OpenFile:
@@ -1505,7 +1585,10 @@ class Agent:
         if opened is None:
             raise AgentError("invalid_argument", f"no file open as handle {handle}")
         opened.file.close()  # a write's ENOSPC can surface here, as resource_exhausted
-        return {"entry": self.files.entry(opened.path)} if opened.mode == "w" else {}
+        if opened.mode != "w":
+            return {}
+        replace_metadata(opened.path, opened.metadata or {})
+        return {"entry": self.files.entry(opened.path)}
 
     def op_list_open(self, msg: Json) -> Json:
         if len(self.open_files) + len(self.listings) >= MAX_OPEN_FILES:

@@ -194,10 +194,16 @@ class AgentClient:
             self._channel.notify("close", {"handle": handle})
 
     async def write_file(
-        self, path: str, data: bytes | AsyncIterable[bytes], chunk_bytes: int = FILE_CHUNK_BYTES
+        self,
+        path: str,
+        data: bytes | AsyncIterable[bytes],
+        chunk_bytes: int = FILE_CHUNK_BYTES,
+        metadata: Mapping[str, str] | None = None,
     ) -> EntryInfo:
-        """Create or replace a file (and its missing parents) with `data`."""
-        opened = await self._channel.call("open", {"path": path, "mode": "w"})
+        """Create or replace a file (and its missing parents) with `data`; its metadata
+        becomes `metadata` (none clears it), kept once the data is written."""
+        args: Result = {"path": path, "mode": "w", "metadata": dict(metadata or {})}
+        opened = await self._channel.call("open", args)
         handle = int(opened["handle"])
         try:
             async for chunk in _rechunk(data, chunk_bytes):

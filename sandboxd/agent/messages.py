@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeGuard, get_args
 
+from sandboxd.agent.metadata import checked_metadata
+
 StreamName = Literal["stdout", "stderr", "pty"]
 STREAM_NAMES: frozenset[str] = frozenset(get_args(StreamName))
 # The largest pid Linux can hand out (PID_MAX_LIMIT on 64-bit).
@@ -150,7 +152,8 @@ class ProcessInfo:
 class EntryInfo:
     """A file system entry. A symlink has its target's `type` and `mode`, with
     `is_symlink` set; `type` is "file", "dir", "symlink" (dangling) or "other".
-    `mode` holds the permission bits; `mtime_ns` is nanoseconds since the epoch (UTC)."""
+    `mode` holds the permission bits; `mtime_ns` is nanoseconds since the epoch (UTC).
+    `metadata` is the file's user metadata (its user.e2b.* attributes), checked."""
 
     name: str
     path: str
@@ -163,6 +166,7 @@ class EntryInfo:
     mtime_ns: int
     is_symlink: bool = False
     symlink_target: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_result(cls, item: dict[str, Any]) -> EntryInfo:
@@ -178,6 +182,7 @@ class EntryInfo:
             mtime_ns=int(item["mtime_ns"]),
             is_symlink=bool(item.get("is_symlink")),
             symlink_target=item.get("symlink_target"),
+            metadata=checked_metadata(item.get("metadata")),
         )
 
 

@@ -47,6 +47,8 @@ def entry_json(entry: EntryInfo) -> Message:
         message["isSymlink"] = True
     if entry.symlink_target is not None:
         message["symlinkTarget"] = entry.symlink_target
+    if entry.metadata:  # map<string, string> metadata: user.e2b.* attributes
+        message["metadata"] = dict(entry.metadata)
     return message
 
 
