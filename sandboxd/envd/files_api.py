@@ -16,9 +16,10 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from sandboxd.agent import AgentClient, AgentError
+from sandboxd.agent import AgentClient, AgentError, EntryInfo
 from sandboxd.envd import multipart_parts
 from sandboxd.envd.bodies import coalesced, discard
+from sandboxd.envd.file_metadata import metadata_from_headers
 
 # What sandboxd holds of an upload at a time, before the agent channel's copies of it
 # (base64, JSON line: about 5 of them). 256 KiB keeps an upload's cost near 2 MiB while a
@@ -105,35 +106,51 @@ async def upload(request: Request, agent: AgentClient) -> Response:
 async def _write_upload(
     request: Request, body: AsyncIterator[bytes], agent: AgentClient
 ) -> Response:
-    """The upload's answer: what was written, or why nothing could be."""
+    """The upload's answer: what was written (with the metadata kept on each file, from
+    the X-Metadata-* headers), or why nothing could be."""
     path = request.query_params.get("path", "")
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     encoding = request.headers.get("content-encoding", "").strip().lower()
+    try:
+        metadata = metadata_from_headers(request.headers.raw)
+    except ValueError as exc:
+        return api_error(400, f"invalid file metadata: {exc}")
     if content_type == b"multipart/form-data":
-        written = await _upload_multipart(body, agent, path, options.get(b"boundary", b""))
+        boundary = options.get(b"boundary", b"")
+        written = await _upload_multipart(body, agent, path, boundary, metadata)
     elif not path:
         return api_error(400, "the 'path' query parameter is required")
     elif encoding not in _ENCODINGS:
         return api_error(400, f"unsupported Content-Encoding {encoding!r}")
     else:
-        entry = await agent.write_file(
-            path, coalesced(_decoded(body, encoding), UPLOAD_CHUNK_BYTES)
-        )
-        written = [(entry.path, entry.name)]
+        data = coalesced(_decoded(body, encoding), UPLOAD_CHUNK_BYTES)
+        written = [await agent.write_file(path, data, metadata=metadata)]
     if not written:
         return api_error(400, "no file in the upload")
-    return JSONResponse([{"path": p, "name": n, "type": "file"} for p, n in written])
+    return JSONResponse([_written_json(entry) for entry in written])
+
+
+def _written_json(entry: EntryInfo) -> dict[str, object]:
+    """An upload answer's EntryInfo (envd-openapi.yml): metadata only when there is some."""
+    answer: dict[str, object] = {"path": entry.path, "name": entry.name, "type": "file"}
+    if entry.metadata:
+        answer["metadata"] = entry.metadata
+    return answer
 
 
 async def _upload_multipart(
-    body: AsyncIterator[bytes], agent: AgentClient, path: str, boundary: bytes
-) -> list[tuple[str, str]]:
-    """(path, name) of each file part written, in order; parts not named `file` or without
-    a filename are read past."""
+    body: AsyncIterator[bytes],
+    agent: AgentClient,
+    path: str,
+    boundary: bytes,
+    metadata: dict[str, str],
+) -> list[EntryInfo]:
+    """The entry of each file part written, in order, each with `metadata`; parts not
+    named `file` or without a filename are read past."""
     if not boundary:
         raise ValueError("the multipart Content-Type has no boundary")
     events = multipart_parts.events(body, boundary)
-    written: list[tuple[str, str]] = []
+    written: list[EntryInfo] = []
     async for event in events:
         if not isinstance(event, multipart_parts.PartStart):
             raise ValueError("data outside a part")
@@ -144,8 +161,7 @@ async def _upload_multipart(
         target = path if path and not written else event.filename
         if not target:
             raise ValueError("a file part has no filename and no 'path' was given")
-        entry = await agent.write_file(target, data)
-        written.append((entry.path, entry.name))
+        written.append(await agent.write_file(target, data, metadata=metadata))
     return written
 
 
