@@ -52,7 +52,8 @@ Ops (arguments -> result):
     list                                        -> {"processes": [{pid, cmd, args, envs,
                                                     cwd, tag, pty}], "omitted"} (cut to
                                                     bounds: see LIST_PROCESS*)
-    open   path, mode ("r" | "w")               -> {"handle", "path", "size"}
+    open   path, mode ("r" | "w"), metadata     -> {"handle", "path", "size"} (for "w", the
+                                                    file's metadata once closed)
     read   handle, max_bytes                    -> {"data", "eof"}
     write  handle, data                         -> {}
     close  handle                               -> {"entry"} for "w", {} for "r"
@@ -64,6 +65,13 @@ Ops (arguments -> result):
     make_dir path                               -> {"entry"} (already_exists if present)
     move   source, destination                  -> {"entry"}
     remove path                                 -> {}
+    watch_start path, recursive, include_entry  -> {"watcher", "path"}
+    watch_take watcher, max_bytes, wait_ms      -> {"events": [{name, type, entry?}], "more"}
+                                                    (waits up to wait_ms for one; once the
+                                                    queue overflowed and is empty: an error)
+    watch_stop watcher                          -> {}
+An entry is {name, path, type, size, mode, permissions, owner, group, mtime_ns, is_symlink,
+symlink_target, metadata}; metadata holds the file's user.e2b.* attributes (METADATA_*).
 Error codes: not_found, already_exists, permission_denied, invalid_argument,
 failed_precondition, resource_exhausted (ENOSPC), internal.
 Relative paths and `~` resolve against the home directory, also the default cwd:
