@@ -172,3 +172,25 @@ def test_async_watch_of_a_missing_directory_is_not_found(sandbox: Sandbox) -> No
 
     with pytest.raises(FileNotFoundException):
         asyncio.run(scenario())
+
+
+def test_an_async_watch_ends_with_an_error_when_the_box_ends(
+    sandbox: Sandbox, envd: EnvdHarness
+) -> None:
+    async def scenario() -> list[Any]:
+        exits: list[Any] = []
+        ended = asyncio.Event()
+
+        def on_exit(error: Any) -> None:
+            exits.append(error)
+            ended.set()
+
+        async with asyncio.timeout(TIMEOUT_S):
+            await async_sandbox(sandbox).files.watch_dir(".", lambda _: None, on_exit=on_exit)
+            envd.run(envd.agent.aclose())  # the box's agent is gone, and its watchers with it
+            await ended.wait()
+        return exits
+
+    [error] = asyncio.run(scenario())
+
+    assert isinstance(error, Exception)
