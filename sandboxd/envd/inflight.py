@@ -76,7 +76,7 @@ class InFlightLimits:
 
     def refusal(self, kind: Kind) -> str:
         """The message of a 429 for `kind`."""
-        what = "short calls" if kind == "call" else "open process streams"
+        what = "short calls" if kind == "call" else "open process or watch streams"
         return (
             f"too many requests in flight for this sandbox: at most {self.maximum(kind)} "
             f"{what} at once; wait for some to finish"
