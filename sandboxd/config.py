@@ -175,6 +175,14 @@ class SandboxdSettings:
         _sample_interval,
         default=5.0,
     )
+    box_internet: bool = _setting(
+        "SANDBOXD_BOX_INTERNET",
+        "Set to 0 to keep every box off the network (only its own loopback), whatever "
+        "allow_internet_access says; 1 gives boxes outbound IPv4 through slirp4netns, never "
+        "to host or private addresses.",
+        _flag,
+        default=True,
+    )
     retention_days: float = _setting(
         "SANDBOXD_RETENTION_DAYS",
         "Days of metrics, logs and events kept.",

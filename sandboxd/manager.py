@@ -170,10 +170,7 @@ class SandboxManager:
         self.spawns[record.template_id] = (count + 1, now)
         self.journal.save(record)
         self.journal.event(record, events.CREATED, {"sandbox_metadata": record.metadata or None})
-        internet = ""
-        if request.allow_internet_access:
-            internet = "; internet access was asked for but is not supported locally (no network)"
-        self.journal.log(record, "info", f"sandbox created from template {record.alias}{internet}")
+        self.journal.log(record, "info", f"sandbox created from template {record.alias}")
         return record
 
     async def _launch(self, record: SandboxRecord, spec: BoxSpec) -> LiveSandbox:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sandboxd.isolation.base import BoxSpec
+from sandboxd.isolation.egress import Egress, EgressRuleError, parse_egress
 from sandboxd.problems import ApiProblem
 from sandboxd.records import SandboxRecord
 from sandboxd.templates import (
@@ -29,6 +30,9 @@ class CreateRequest:
     auto_pause: bool = False
     secure: bool = False
     allow_internet_access: bool | None = None
+    # `network.allowOut` / `network.denyOut`: CIDR blocks or addresses (isolation/egress.py)
+    allow_out: tuple[str, ...] = ()
+    deny_out: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     env_vars: dict[str, str] = field(default_factory=dict)
     cpu_count: int | None = None
@@ -82,8 +86,16 @@ def plan_sandbox(
         disk_size_mb=disk_mb,
         max_processes=max_processes,
         env_vars=dict(request.env_vars),
+        egress=_egress(request),
     )
     return record, spec
+
+
+def _egress(request: CreateRequest) -> Egress:
+    try:
+        return parse_egress(request.allow_internet_access, request.allow_out, request.deny_out)
+    except EgressRuleError as bad:
+        raise ApiProblem(400, str(bad)) from None
 
 
 def _in_range(name: str, asked: int | None, default: int, lowest: int, highest: int) -> int:

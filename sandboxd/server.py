@@ -83,6 +83,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
         host_uid_base=settings.host_uid_base,
         force_reduced=settings.isolation == "reduced",
         allow_shared_user=settings.allow_shared_user,
+        box_internet=settings.box_internet,
     )
     manager = SandboxManager(
         isolation=isolation,

@@ -6,9 +6,10 @@
 # Never downloads a browser: browser tests use Debian's chromium.
 set -euo pipefail
 
-# Debian packages the project needs: bubblewrap isolates sandboxd's sandboxes; chromium runs the
+# Debian packages the project needs: bubblewrap isolates sandboxd's sandboxes; slirp4netns and
+# iproute2 give them filtered outbound network; chromium runs the
 # dashboard's browser tests (driven by Playwright, which must never download its own browser).
-APT_PACKAGES=(bubblewrap libseccomp2 chromium)
+APT_PACKAGES=(bubblewrap libseccomp2 slirp4netns iproute2 chromium)
 
 PYTHON="${PYTHON:-python3}"
 VENV=".venv"

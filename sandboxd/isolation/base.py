@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
+from sandboxd.isolation.egress import Egress
+
 IsolationLevel = Literal["full", "reduced"]
 
 # Where the agent script is visible inside every sandbox (read-only).
@@ -36,6 +38,8 @@ class BoxSpec:
     max_processes: int
     env_vars: dict[str, str] = field(default_factory=dict)
     hostname: str = "e2b"
+    # The way out (network.py); None: the box has its own loopback and nothing else.
+    egress: Egress | None = None
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Visible inside: /usr and /etc read-only (with the merged-usr links /bin, /lib, /lib64,
 /sbin), a new /proc and a minimal /dev, the box's home at /home/user and its /tmp, and the
 agent script read-only. Nothing else of the host: no /root, /home, /tmp, /work, /sys or
-data dir. All namespaces are new (user, pid, net, uts, ipc, cgroup); the network one has
-only its own loopback, so the host's 127.0.0.1 is out of reach.
+data dir. All namespaces are new (user, pid, net, uts, ipc, cgroup), but the full level
+hands bwrap a network namespace that host root made (`share_net`: netns.py), so root inside
+the box cannot change its rules; either way the host's 127.0.0.1 is out of reach.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # environment (API keys...) never reaches a box, and bwrap clears it again anyway.
 HELPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 _MERGED_USR = ("bin", "lib", "lib64", "sbin")
+# slirp4netns's DNS forwarder in every box's network (network.py), named in its resolv.conf.
+BOX_DNS_SERVER = "10.0.2.3"
 # Every box's environment before the request's env vars.
 DEFAULT_ENV = {"HOME": SANDBOX_HOME, "USER": "user", "PATH": SANDBOX_PATH, "LANG": "C.UTF-8"}
 
@@ -66,6 +69,9 @@ class BwrapPlan:
     etc_fds: tuple[tuple[int, str], ...] = ()
     # `open_env_fd`: the box's environment, read by bwrap (`--args`) instead of argv
     env_fd: int | None = None
+    # Run in the caller's network namespace (made by host root and entered before bwrap,
+    # netns.py) instead of a new one that the box's own user namespace would own.
+    share_net: bool = False
 
 
 def identity_files(spec: BoxSpec) -> dict[str, bytes]:
@@ -84,6 +90,9 @@ def identity_files(spec: BoxSpec) -> dict[str, bytes]:
         "/etc/group": group.encode(),
         "/etc/hosts": hosts.encode(),
         "/etc/hostname": f"{spec.hostname}\n".encode(),
+        # slirp4netns's DNS forwarder (network.py): the host's resolver may sit at a
+        # private address the box is denied, and its address is none of the box's business.
+        "/etc/resolv.conf": f"nameserver {BOX_DNS_SERVER}\n".encode(),
     }
 
 
@@ -157,6 +166,8 @@ def _filesystem_args(plan: BwrapPlan) -> list[str]:
 def bwrap_argv(plan: BwrapPlan, command: Sequence[str]) -> list[str]:
     """The full `bwrap ... -- command` argv of a box."""
     args = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns"]
+    if plan.share_net:
+        args += ["--share-net"]  # after --unshare-all, which it partly undoes
     args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--cap-drop", "ALL"]
     args += ["--die-with-parent", "--new-session", "--hostname", plan.spec.hostname]
     # The command (the agent) is the PID namespace's init, so the kernel drops the signals

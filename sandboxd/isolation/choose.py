@@ -64,10 +64,12 @@ def choose_isolation(
     host_uid_base: int,
     force_reduced: bool,
     allow_shared_user: bool = False,
+    box_internet: bool = True,
 ) -> Isolation:
     """FullIsolation when root, cgroups, bwrap, seccomp and loop-mounted ext4 all work,
     else ReducedIsolation (with bwrap if it works as the box's uid), whose `limitations`
-    start with the reasons. The choice and its reasons are logged.
+    start with the reasons. The choice and its reasons are logged. `box_internet` False
+    keeps full boxes off the network (reduced boxes have none of their own to give).
     UnprivilegedBoxesUnavailable when reduced boxes could not run unprivileged here, or
     would run as sandboxd's own user without `allow_shared_user`."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,7 @@ def choose_isolation(
         reasons = full_blockers(data_dir, cgroup_parent, host_uid_base)
         if not reasons:
             log.info("isolation: full (cgroups, loop ext4, bwrap, seccomp)")
-            return FullIsolation(data_dir, cgroup_parent, host_uid_base)
+            return FullIsolation(data_dir, cgroup_parent, host_uid_base, box_internet=box_internet)
     # Box code never runs as host root: as root, each box gets a uid of its own; when
     # that (or, unprivileged, a process limit) cannot be had, sandboxd does not start.
     blockers = reduced_blockers(host_uid_base)

@@ -48,6 +48,13 @@ from sandboxd.isolation.cgroups import (
 from sandboxd.isolation.disk import LoopDisk
 from sandboxd.isolation.full_box import FullBox
 from sandboxd.isolation.full_cleanup import cleanup_full_leftovers
+from sandboxd.isolation.netns import new_netns
+from sandboxd.isolation.network import (
+    BoxNetwork,
+    nsenter_argv,
+    read_host_networks,
+    slirp_available,
+)
 from sandboxd.isolation.oom_watch import KmsgOomWatcher
 from sandboxd.isolation.paths import (
     RUNTIME_ROOT,
@@ -62,7 +69,8 @@ from sandboxd.isolation.uids import HostUidPool
 log = logging.getLogger(__name__)
 
 FULL_LIMITATIONS: tuple[str, ...] = (
-    "No network at all: a box has only its own loopback, no outbound internet.",
+    "Outbound network is IPv4 only, filtered by address (allowOut/denyOut domain names are "
+    "refused), through slirp4netns; host and private addresses are never reachable.",
     "Pausing freezes the processes in memory; nothing is saved to disk, so a paused box "
     "does not survive a restart of sandboxd.",
     "A box's stderr log lives on its disk and counts against its disk quota.",
@@ -85,13 +93,15 @@ class FullIsolation:
         oom_watcher: KmsgOomWatcher | None = None,
         mounts_dir: Path | None = None,
         cgroup_layout: CgroupLayout | None = None,
+        box_internet: bool = True,
     ) -> None:
         """Disk images go to `<data_dir>/boxes/<name>/`, mount points to `mounts_dir/<name>`
         (default `/run/sandboxd/<cgroup_parent>`), with an opaque name (`new_box_name`).
         `agent_script` defaults to `agent_script_on_host()`; it is copied into each box
         only if the file exists.
         `oom_watcher` defaults to one reading /dev/kmsg, started at the first launch.
-        `cgroup_layout` (hybrid or v2) defaults to the one found at /sys/fs/cgroup."""
+        `cgroup_layout` (hybrid or v2) defaults to the one found at /sys/fs/cgroup.
+        `box_internet` False (or slirp4netns missing) keeps every box off the network."""
         self.data_dir = data_dir
         self.boxes_dir = data_dir / "boxes"
         self.cgroup_parent = cgroup_parent.strip("/")
@@ -99,12 +109,25 @@ class FullIsolation:
         log.info("cgroups: %s", self.cgroup_layout.reason)
         self.mounts_dir = mounts_dir or default_mounts_dir(self.cgroup_parent)
         self.limitations: Sequence[str] = FULL_LIMITATIONS
+        self.box_internet = box_internet and self._egress_possible()
+        if not self.box_internet:
+            no_net = "No network: boxes have only their own loopback, no outbound internet."
+            self.limitations = (no_net, *FULL_LIMITATIONS[1:])
+        # Read once: a box may never reach a network the host has an address in.
+        self._host_nets = read_host_networks() if self.box_internet else []
         self.agent_script = agent_script if agent_script is not None else agent_script_on_host()
         if not self.agent_script.is_file():
             log.warning("no agent at %s: boxes get no %s", self.agent_script, AGENT_PATH_INSIDE)
         self.watcher = oom_watcher if oom_watcher is not None else KmsgOomWatcher()
         self._uids = HostUidPool(host_uid_base, host_uid_count)
         self._boxes: dict[str, FullBox] = {}
+
+    @staticmethod
+    def _egress_possible() -> bool:
+        ok, reason = slirp_available()
+        if not ok:
+            log.warning("boxes get no internet: %s", reason)
+        return ok
 
     def on_oom(self, callback: Callable[[OomKill], None]) -> None:
         """Call `callback` from the watcher thread for every OOM kill in any box."""
@@ -139,18 +162,21 @@ class FullIsolation:
         name = new_box_name()  # what other host users may see instead of the sandbox id
         cgroups = new_cgroup_set(name, self.cgroup_parent, self.cgroup_layout)
         disk = LoopDisk(self.boxes_dir / name, self.mounts_dir / name)
+        netns_fd = new_netns()
+        network: BoxNetwork | None = None
         try:
             cgroups.create(CgroupLimits(spec.memory_mb << 20, spec.cpu_count, spec.max_processes))
             try:
                 await disk.create(spec.disk_size_mb, uid)
-                process = await self._spawn(spec, command, cgroups, disk, uid)
+                process, network = await self._spawn(spec, command, cgroups, disk, uid, netns_fd)
             except BaseException:
                 await _undo(cgroups, disk)
                 raise
         except BaseException:
+            os.close(netns_fd)
             self._uids.release(uid)
             raise
-        box = FullBox(spec, process, cgroups, disk, uid, self._forget)
+        box = FullBox(spec, process, cgroups, disk, uid, self._forget, netns_fd, network)
         self._boxes[spec.sandbox_id] = box
         self.watcher.register(
             cgroups.memcg_path, spec.sandbox_id, spec.memory_mb << 20, cgroups.oom_kill_count
@@ -170,7 +196,45 @@ class FullIsolation:
             raise PermissionError(reason)
 
     async def _spawn(
-        self, spec: BoxSpec, command: Sequence[str], cgroups: BoxCgroups, disk: LoopDisk, uid: int
+        self,
+        spec: BoxSpec,
+        command: Sequence[str],
+        cgroups: BoxCgroups,
+        disk: LoopDisk,
+        uid: int,
+        netns_fd: int,
+    ) -> tuple[asyncio.subprocess.Process, BoxNetwork | None]:
+        """The box's first process, and its network when it has a way out: slirp4netns
+        starts beside the box (the tap comes up only after the rules are in)."""
+        starting = None
+        if self.box_internet and spec.egress is not None and not spec.egress.blocks_everything:
+            starting = asyncio.ensure_future(
+                BoxNetwork.start(netns_fd, spec.egress, self._host_nets)
+            )
+        try:
+            process = await self._spawn_box(spec, command, cgroups, disk, uid, netns_fd)
+        except BaseException:
+            if starting is not None:
+                with contextlib.suppress(BaseException):
+                    await (await starting).close()
+            raise
+        if starting is None:
+            return process, None
+        try:
+            return process, await starting
+        except BaseException:
+            cgroups.kill()  # the box without its network: _undo removes the rest
+            await process.wait()
+            raise
+
+    async def _spawn_box(
+        self,
+        spec: BoxSpec,
+        command: Sequence[str],
+        cgroups: BoxCgroups,
+        disk: LoopDisk,
+        uid: int,
+        netns_fd: int,
     ) -> asyncio.subprocess.Process:
         fds: list[int] = []
         try:
@@ -181,11 +245,13 @@ class FullIsolation:
                 agent_fd = _keep(fds, os.open(self.agent_script, os.O_RDONLY | os.O_CLOEXEC))
             etc = open_etc_fds(spec, fds)
             env_fd = open_env_fd(spec, fds)
-            plan = BwrapPlan(spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc, env_fd)
-            stderr_fd = _keep(fds, _open_log(disk.private_dir / "stderr.log"))
-            argv = join_shim_argv(
-                cgroups.procs_files(), [*setpriv_argv(uid), *bwrap_argv(plan, command)]
+            plan = BwrapPlan(
+                spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc, env_fd, share_net=True
             )
+            stderr_fd = _keep(fds, _open_log(disk.private_dir / "stderr.log"))
+            # nsenter (still root) joins the namespace host root made; bwrap shares it.
+            inner = [*nsenter_argv(netns_fd), *setpriv_argv(uid), *bwrap_argv(plan, command)]
+            argv = join_shim_argv(cgroups.procs_files(), inner)
             return await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=subprocess.PIPE,

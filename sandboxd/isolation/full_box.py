@@ -1,9 +1,10 @@
-"""A running box of the "full" level: its process, cgroups, disk and host uid."""
+"""A running box of the "full" level: its process, cgroups, disk, host uid and network."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from sandboxd.isolation.base import BoxSpec, BoxUsage
 from sandboxd.isolation.cgroups import BoxCgroups
 from sandboxd.isolation.disk import LoopDisk
+from sandboxd.isolation.network import BoxNetwork
 
 _KILL_TIMEOUT_S = 5.0
 
@@ -34,7 +36,11 @@ class FullBox:
         disk: LoopDisk,
         host_uid: int,
         on_destroyed: Callable[[FullBox], None],
+        netns_fd: int | None = None,
+        network: BoxNetwork | None = None,
     ) -> None:
+        """`netns_fd`: the box's network namespace (made by host root; closed on
+        destroy). `network`: its slirp4netns, None when it has no way out."""
         self.sandbox_id = spec.sandbox_id
         self.spec = spec
         self.process = process
@@ -42,6 +48,8 @@ class FullBox:
         self.disk = disk
         self.host_uid = host_uid
         self._on_destroyed = on_destroyed
+        self.netns_fd = netns_fd
+        self.network = network
         self._last_cpu_ns = 0
         self._last_wall_s = time.monotonic()
         self._last_oom_count = 0
@@ -84,6 +92,11 @@ class FullBox:
             self._last_oom_count = self.cgroups.oom_kill_count()
         await self.cgroups.remove()
         await self.disk.remove()
+        if self.network is not None:
+            await self.network.close()
+        if self.netns_fd is not None:
+            os.close(self.netns_fd)
+            self.netns_fd = None
         self._destroyed = True
         # Only now: a box that failed to go away stays known (and its uid taken), so a
         # later destroy can retry and cleanup_leftovers leaves it alone meanwhile.
