@@ -811,7 +811,7 @@ class Watches:
         max_bytes = min(max(max_bytes, 1), WATCH_PAGE_MAX_BYTES)
         wait_ms = min(max(arg_int(msg, "wait_ms", 0), 0), WATCH_WAIT_MAX_MS)
         if watcher.waiting is not None:  # one waiting take at a time: the earlier gets none
-            self._answer(watcher, watcher.waiting[0], 0)
+            self._send_page(watcher.waiting[0], [], bool(watcher.queue))
             watcher.waiting = None
         if watcher.queue or watcher.failure is not None or wait_ms == 0:
             self._answer(watcher, msg["id"], max_bytes)
@@ -823,7 +823,7 @@ class Watches:
         self._unwatch(watcher)
         if watcher.waiting is not None:
             gone = AgentError("not_found", f"watcher {watcher.id} was removed")
-            self.channel.send({"id": watcher.waiting[0], "ok": False, "error": vars_of(gone)})
+            self.channel.send({"id": watcher.waiting[0], "ok": False, "error": error_json(gone)})
         self.queued_bytes -= watcher.queued_bytes
         del self.watchers[watcher.id]
         return {}
@@ -840,7 +840,7 @@ class Watches:
         """Send the next page of events (at least one when there is one), or the failure."""
         if not watcher.queue and watcher.failure is not None:
             error = AgentError("resource_exhausted", f"watcher error: {watcher.failure}")
-            self.channel.send({"id": request_id, "ok": False, "error": vars_of(error)})
+            self.channel.send({"id": request_id, "ok": False, "error": error_json(error)})
             return
         page: list[str] = []
         page_bytes = 0
@@ -852,8 +852,11 @@ class Watches:
             page_bytes += size_bytes
         watcher.queued_bytes -= page_bytes
         self.queued_bytes -= page_bytes
-        more = "true" if watcher.queue else "false"
-        result = f'{{"events":[{",".join(page)}],"more":{more}}}'
+        self._send_page(request_id, page, bool(watcher.queue))
+
+    def _send_page(self, request_id: int, page: list[str], more: bool) -> None:
+        """Answer a take with events already encoded: they are joined, not parsed again."""
+        result = f'{{"events":[{",".join(page)}],"more":{"true" if more else "false"}}}'
         self.channel.send_line(f'{{"id":{int(request_id)},"ok":true,"result":{result}}}')
 
     def answer_waiting(self) -> None:
@@ -1026,7 +1029,7 @@ def joined(under: bytes, name: str | bytes) -> bytes:
     return under + b"/" + name_bytes if under else name_bytes
 
 
-def vars_of(error: AgentError) -> Json:
+def error_json(error: AgentError) -> Json:
     return {"code": error.code, "message": error.message}
 
 
