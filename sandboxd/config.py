@@ -120,6 +120,13 @@ class SandboxdSettings:
         _port,
         default=49983,
     )
+    ports_port: int = _setting(
+        "SANDBOXD_PORTS_PORT",
+        "Port that serves sandbox.get_host(port) names, <port>-<id>.sandbox.localhost "
+        "(0: any free port); set E2B_DOMAIN=sandbox.localhost:<this port>.",
+        _port,
+        default=49984,
+    )
     # _setting is dataclasses.field with metadata; ruff cannot see through the wrapper.
     data_dir: Path = _setting(  # noqa: RUF009
         "SANDBOXD_DATA_DIR",

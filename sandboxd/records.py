@@ -94,7 +94,8 @@ class SandboxRecord:
             "alias": self.alias,
             "clientID": CLIENT_ID,
             "envdVersion": ENVD_VERSION,
-            "trafficAccessToken": None,
+            # What a secured box's ports want as `e2b-traffic-access-token` (sandboxd/ports.py).
+            "trafficAccessToken": self.access_token if self.secure else None,
             "domain": None,
         }
         if self.access_token is not None:

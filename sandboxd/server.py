@@ -23,6 +23,7 @@ from sandboxd.envd.app import create_envd_app
 from sandboxd.envd_targets import envd_resolver, envd_targets
 from sandboxd.isolation.choose import choose_isolation
 from sandboxd.manager import SandboxManager
+from sandboxd.ports import port_resolver, start_port_proxy
 from sandboxd.private_files import prepare_data_dir, write_private_text
 from sandboxd.sampler import run_background
 from sandboxd.store import Store
@@ -45,6 +46,7 @@ class Endpoints:
 
     api_url: str
     envd_url: str
+    ports_domain: str  # E2B_DOMAIN for get_host(port): sandbox.localhost:<ports port>
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -98,6 +100,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     try:
         api_listener = _listen(settings.host, settings.api_port)
         envd_listener = _listen(settings.host, settings.envd_port)
+        ports_listener = _listen(settings.host, settings.ports_port)
     except OSError:
         # A port in use: leave no cgroup parent or mounts directory behind.
         await manager.shutdown()
@@ -106,6 +109,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     endpoints = Endpoints(
         api_url=f"http://{settings.host}:{api_listener.getsockname()[1]}",
         envd_url=f"http://{settings.host}:{envd_listener.getsockname()[1]}",
+        ports_domain=f"sandbox.localhost:{ports_listener.getsockname()[1]}",
     )
     servers = [
         _server_for(create_api_app(manager, api_key)),
@@ -113,7 +117,13 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     ]
     write_private_text(
         settings.data_dir / "endpoints.json",
-        json.dumps({"api_url": endpoints.api_url, "envd_url": endpoints.envd_url}),
+        json.dumps(
+            {
+                "api_url": endpoints.api_url,
+                "envd_url": endpoints.envd_url,
+                "ports_domain": endpoints.ports_domain,
+            }
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,10 +136,12 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
         asyncio.create_task(server.serve(sockets=[listener]))
         for server, listener in zip(servers, (api_listener, envd_listener), strict=True)
     ]
+    port_proxy = await start_port_proxy(ports_listener, port_resolver(manager))
     _announce(out, settings, endpoints, manager)
     try:
         await stop.wait()
     finally:
+        port_proxy.close()
         out.write("sandboxd: stopping: killing every sandbox\n")
         out.flush()
         background.cancel()
@@ -149,6 +161,7 @@ def _announce(
         "Point the E2B SDK and sandscope at it with:\n"
         f"  export E2B_API_URL={endpoints.api_url}\n"
         f"  export E2B_SANDBOX_URL={endpoints.envd_url}\n"
+        f"  export E2B_DOMAIN={endpoints.ports_domain}\n"
         f"  export E2B_API_KEY=$(cat {settings.key_file})\n"
         f"  export E2B_TEAM_ID={manager.team_id}\n"
     )
