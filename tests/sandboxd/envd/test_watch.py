@@ -194,3 +194,27 @@ def test_an_async_watch_ends_with_an_error_when_the_box_ends(
     [error] = asyncio.run(scenario())
 
     assert isinstance(error, Exception)
+
+
+def test_a_real_box_streams_its_events_to_the_async_sdk(small_sandbox: Sandbox) -> None:
+    async def scenario() -> list[tuple[str, FilesystemEventType]]:
+        box = await AsyncSandbox.connect(small_sandbox.sandbox_id)
+        seen: list[tuple[str, FilesystemEventType]] = []
+        removed = asyncio.Event()
+
+        def on_event(event: FilesystemEvent) -> None:
+            seen.append((event.name, event.type))
+            if event.type == REMOVE:
+                removed.set()
+
+        async with asyncio.timeout(TIMEOUT_S):
+            await box.files.make_dir("/tmp/w")
+            handle = await box.files.watch_dir("/tmp/w", on_event)
+            await box.commands.run("echo x > /tmp/w/f && chmod 600 /tmp/w/f && rm /tmp/w/f")
+            await removed.wait()
+            await handle.stop()  # type: ignore[no-untyped-call]  # the SDK's, untyped
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        ("f", CREATE), ("f", WRITE), ("f", CHMOD), ("f", REMOVE)
+    ]  # fmt: skip
