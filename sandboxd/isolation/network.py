@@ -126,8 +126,11 @@ def nsenter_argv(netns_fd: int) -> list[str]:
 class BoxNetwork:
     """slirp4netns serving one box's namespace; `close` ends it."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, exit_write: int) -> None:
+        """`exit_write`: the pipe end whose closing ends slirp4netns (`--exit-fd`), so it
+        ends with sandboxd even when sandboxd is killed and never calls `close`."""
         self.process = process
+        self._exit_write: int | None = exit_write
 
     @classmethod
     async def start(
@@ -136,10 +139,11 @@ class BoxNetwork:
         """Start slirp4netns on the namespace, wait until its tap is made, then write the
         rules and bring the tap up. On failure, nothing is left running."""
         ready_read, ready_write = os.pipe2(os.O_CLOEXEC)
+        exit_read, exit_write = os.pipe2(os.O_CLOEXEC)
         try:
             process = await asyncio.create_subprocess_exec(
-                *_slirp_argv(netns_fd, ready_write),
-                pass_fds=[ready_write],
+                *_slirp_argv(netns_fd, ready_write, exit_read),
+                pass_fds=[ready_write, exit_read],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -147,9 +151,13 @@ class BoxNetwork:
                 # before sandboxd has ended the boxes it serves.
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(exit_write)
+            raise
         finally:
             os.close(ready_write)
-        network = cls(process)
+            os.close(exit_read)
+        network = cls(process, exit_write)
         try:
             with open(ready_read, "rb", buffering=0, closefd=False) as ready:
                 loop = asyncio.get_running_loop()
@@ -166,13 +174,16 @@ class BoxNetwork:
 
     async def close(self) -> None:
         """End slirp4netns and reap it. Idempotent."""
+        if self._exit_write is not None:
+            os.close(self._exit_write)
+            self._exit_write = None
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
         await self.process.wait()
 
 
-def _slirp_argv(netns_fd: int, ready_fd: int) -> list[str]:
+def _slirp_argv(netns_fd: int, ready_fd: int, exit_fd: int) -> list[str]:
     return [
         SLIRP4NETNS,
         f"--mtu={MTU}",
@@ -183,6 +194,7 @@ def _slirp_argv(netns_fd: int, ready_fd: int) -> list[str]:
         "--enable-sandbox",
         "--enable-seccomp",
         f"--ready-fd={ready_fd}",
+        f"--exit-fd={exit_fd}",
         "--netns-type=path",
         netns_path(netns_fd),
         TAP_NAME,
