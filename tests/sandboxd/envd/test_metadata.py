@@ -111,6 +111,7 @@ def reduced_sandboxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runni
         tmp_path_factory.mktemp("reduced"),
         SANDBOXD_ISOLATION="reduced",
         SANDBOXD_HOST_UID_BASE=str(UID_BASE),
+        SANDBOXD_PORTS_PORT="0",  # beside the module's other sandboxd
     ) as server:
         yield server
 
