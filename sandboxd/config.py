@@ -123,9 +123,10 @@ class SandboxdSettings:
     ports_port: int = _setting(
         "SANDBOXD_PORTS_PORT",
         "Port that serves sandbox.get_host(port) names, <port>-<id>.sandbox.localhost "
-        "(0: any free port); set E2B_DOMAIN=sandbox.localhost:<this port>.",
+        "(0: any free port, so that sandboxd started on free ports never collides); "
+        "sandboxd prints the E2B_DOMAIN to set, sandbox.localhost:<this port>.",
         _port,
-        default=49984,
+        default=0,
     )
     # _setting is dataclasses.field with metadata; ruff cannot see through the wrapper.
     data_dir: Path = _setting(  # noqa: RUF009
