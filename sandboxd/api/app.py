@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandboxd.api import history, metrics, sandboxes, templates
+from sandboxd.api import history, metrics, network, sandboxes, templates
 from sandboxd.auth import key_matches
 from sandboxd.manager import SandboxManager
 from sandboxd.problems import ApiProblem
@@ -70,6 +70,7 @@ def create_api_app(manager: SandboxManager, api_key: str) -> Starlette:
             *metrics.ROUTES,  # before /sandboxes/{id}: /sandboxes/metrics is not a sandbox
             *history.ROUTES,
             *sandboxes.ROUTES,
+            *network.ROUTES,
             *templates.ROUTES,
         ],
         middleware=[Middleware(RequireApiKey, api_key=api_key)],

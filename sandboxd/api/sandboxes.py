@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandboxd.api import listing
+from sandboxd.api.network import address_list
 from sandboxd.api.parsing import env_map, field_of, int_query, json_object, string_map
 from sandboxd.manager import SandboxManager
 from sandboxd.planning import CreateRequest
@@ -46,8 +45,8 @@ async def _create(request: Request, *, secure_by_default: bool) -> Response:
         auto_pause=field_of(body, "autoPause", bool, False),
         secure=field_of(body, "secure", bool, secure_by_default),
         allow_internet_access=field_of(body, "allow_internet_access", bool),
-        allow_out=_address_list(body, "allowOut"),
-        deny_out=_address_list(body, "denyOut"),
+        allow_out=address_list(field_of(body, "network", dict, {}), "allowOut"),
+        deny_out=address_list(field_of(body, "network", dict, {}), "denyOut"),
         metadata=string_map(body, "metadata"),
         env_vars=env_map(body, "envVars"),
         cpu_count=field_of(body, "cpuCount", int),
@@ -57,15 +56,6 @@ async def _create(request: Request, *, secure_by_default: bool) -> Response:
     idempotency_key = request.headers.get("idempotency-key")
     record = await _manager(request).create(create, idempotency_key=idempotency_key)
     return JSONResponse(record.created(), status_code=201)
-
-
-def _address_list(body: dict[str, Any], name: str) -> tuple[str, ...]:
-    """`network.<name>`, a list of strings (checked as addresses by planning)."""
-    network = field_of(body, "network", dict, {})
-    entries = field_of(network, name, list, [])
-    if not all(isinstance(entry, str) for entry in entries):
-        raise ApiProblem(400, f"'network.{name}' must be a list of strings")
-    return tuple(entries)
 
 
 async def get_sandbox(request: Request) -> Response:

@@ -46,6 +46,7 @@ from sandboxd.isolation.cgroups import (
     remove_empty_parent,
 )
 from sandboxd.isolation.disk import LoopDisk
+from sandboxd.isolation.egress import Egress
 from sandboxd.isolation.full_box import FullBox
 from sandboxd.isolation.full_cleanup import cleanup_full_leftovers
 from sandboxd.isolation.netns import new_netns
@@ -121,6 +122,7 @@ class FullIsolation:
         self.watcher = oom_watcher if oom_watcher is not None else KmsgOomWatcher()
         self._uids = HostUidPool(host_uid_base, host_uid_count)
         self._boxes: dict[str, FullBox] = {}
+        self._egress_updates = asyncio.Lock()
 
     @staticmethod
     def _egress_possible() -> bool:
@@ -182,6 +184,19 @@ class FullIsolation:
             cgroups.memcg_path, spec.sandbox_id, spec.memory_mb << 20, cgroups.oom_kill_count
         )
         return box
+
+    async def update_egress(self, sandbox_id: str, egress: Egress) -> None:
+        """Replace a live box's allowOut/denyOut rules (E2B's network update): slirp4netns
+        starts now if the box had no way out, and stays (behind the rules) once it has.
+        KeyError for a box not launched here."""
+        box = self._boxes[sandbox_id]
+        async with self._egress_updates:  # each update starts from the last one's rules
+            if self.box_internet and box.netns_fd is not None:
+                if box.network is not None:
+                    await BoxNetwork.replace_rules(box.netns_fd, box.egress, egress)
+                elif not egress.blocks_everything:
+                    box.network = await BoxNetwork.start(box.netns_fd, egress, self._host_nets)
+            box.egress = egress
 
     def _prepare_dirs(self) -> None:
         self.boxes_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

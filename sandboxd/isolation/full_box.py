@@ -7,11 +7,13 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from sandboxd.isolation.base import BoxSpec, BoxUsage
 from sandboxd.isolation.cgroups import BoxCgroups
 from sandboxd.isolation.disk import LoopDisk
+from sandboxd.isolation.egress import Egress
 from sandboxd.isolation.network import BoxNetwork
 
 _KILL_TIMEOUT_S = 5.0
@@ -50,6 +52,8 @@ class FullBox:
         self._on_destroyed = on_destroyed
         self.netns_fd = netns_fd
         self.network = network
+        # The rules in force; without a spec's egress, the box has no way out.
+        self.egress = spec.egress or Egress(deny_out=(IPv4Network("0.0.0.0/0"),))
         self._last_cpu_ns = 0
         self._last_wall_s = time.monotonic()
         self._last_oom_count = 0

@@ -94,14 +94,29 @@ def rule_batch(egress: Egress, host_nets: Iterable[IPv4Network]) -> str:
     # dict.fromkeys: one rule per network (ip refuses a second, and lo's is already here)
     denied = dict.fromkeys([cidr for cidr, _ in ALWAYS_DENIED] + [str(n) for n in host_nets])
     lines += [f"rule add to {cidr} prohibit pref {_ALWAYS_PREF}" for cidr in denied]
-    lines += [f"rule add to {net} lookup main pref {_ALLOW_PREF}" for net in egress.allow_out]
-    lines += [f"rule add to {net} prohibit pref {_DENY_PREF}" for net in egress.deny_out]
+    lines += egress_rules(egress)
     lines += [
         f"addr add {BOX_ADDRESS} dev {TAP_NAME}",
         f"link set {TAP_NAME} mtu {MTU} up",
         f"route add default via {GATEWAY} dev {TAP_NAME} onlink",
     ]
     return "".join(line + "\n" for line in lines)
+
+
+def egress_rules(egress: Egress) -> list[str]:
+    """The `ip -batch` lines of the sandbox's own rules: allowOut, then denyOut."""
+    allow = [f"rule add to {net} lookup main pref {_ALLOW_PREF}" for net in egress.allow_out]
+    deny = [f"rule add to {net} prohibit pref {_DENY_PREF}" for net in egress.deny_out]
+    return list(dict.fromkeys(allow + deny))  # a repeated entry is one rule
+
+
+def update_batch(old: Egress, new: Egress) -> str:
+    """The `ip -batch` text that turns `old`'s rules into `new`'s: new ones are added before
+    old ones go, so for a moment both apply (the always-denied rules never move)."""
+    before, after = egress_rules(old), egress_rules(new)
+    adds = [line for line in after if line not in before]
+    drops = [line.replace("rule add", "rule del", 1) for line in before if line not in after]
+    return "".join(line + "\n" for line in adds + drops)
 
 
 def slirp_available() -> tuple[bool, str]:
@@ -171,6 +186,12 @@ class BoxNetwork:
         finally:
             os.close(ready_read)
         return network
+
+    @staticmethod
+    async def replace_rules(netns_fd: int, old: Egress, new: Egress) -> None:
+        """Change a live namespace's allowOut/denyOut rules from `old` to `new`."""
+        if batch := update_batch(old, new):
+            await _run_batch(netns_fd, batch)
 
     async def close(self) -> None:
         """End slirp4netns and reap it. Idempotent."""

@@ -15,6 +15,7 @@ from sandboxd.isolation.network import (
     TAP_NAME,
     host_networks,
     rule_batch,
+    update_batch,
 )
 
 HOST_NETS = [IPv4Network("127.0.0.0/8"), IPv4Network("198.51.100.0/24")]
@@ -87,3 +88,14 @@ def test_host_networks_are_read_from_ip_json() -> None:
     ]
     found = host_networks(json.dumps(recorded))
     assert found == [IPv4Network("127.0.0.0/8"), IPv4Network("192.0.2.0/24")]
+
+
+def test_an_update_adds_the_new_rules_before_dropping_the_old() -> None:
+    old = parse_egress(None, ["203.0.113.7"], ["0.0.0.0/0"])
+    new = parse_egress(None, ["198.51.100.9"], ["0.0.0.0/0"])
+    lines = update_batch(old, new).splitlines()
+    assert lines == [
+        "rule add to 198.51.100.9/32 lookup main pref 2000",
+        "rule del to 203.0.113.7/32 lookup main pref 2000",
+    ]  # the unchanged deny-all is left in place, never dropped for a moment
+    assert update_batch(new, new) == ""
