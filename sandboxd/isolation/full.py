@@ -53,7 +53,6 @@ from sandboxd.isolation.netns import new_netns
 from sandboxd.isolation.network import (
     BoxNetwork,
     nsenter_argv,
-    read_host_networks,
     slirp_available,
 )
 from sandboxd.isolation.oom_watch import KmsgOomWatcher
@@ -114,8 +113,6 @@ class FullIsolation:
         if not self.box_internet:
             no_net = "No network: boxes have only their own loopback, no outbound internet."
             self.limitations = (no_net, *FULL_LIMITATIONS[1:])
-        # Read once: a box may never reach a network the host has an address in.
-        self._host_nets = read_host_networks() if self.box_internet else []
         self.agent_script = agent_script if agent_script is not None else agent_script_on_host()
         if not self.agent_script.is_file():
             log.warning("no agent at %s: boxes get no %s", self.agent_script, AGENT_PATH_INSIDE)
@@ -195,7 +192,7 @@ class FullIsolation:
                 if box.network is not None:
                     await BoxNetwork.replace_rules(box.netns_fd, box.egress, egress)
                 elif not egress.blocks_everything:
-                    box.network = await BoxNetwork.start(box.netns_fd, egress, self._host_nets)
+                    box.network = await BoxNetwork.start(box.netns_fd, egress)
             box.egress = egress
 
     def _prepare_dirs(self) -> None:
@@ -223,9 +220,7 @@ class FullIsolation:
         starts beside the box (the tap comes up only after the rules are in)."""
         starting = None
         if self.box_internet and spec.egress is not None and not spec.egress.blocks_everything:
-            starting = asyncio.ensure_future(
-                BoxNetwork.start(netns_fd, spec.egress, self._host_nets)
-            )
+            starting = asyncio.ensure_future(BoxNetwork.start(netns_fd, spec.egress))
         try:
             process = await self._spawn_box(spec, command, cgroups, disk, uid, netns_fd)
         except BaseException:

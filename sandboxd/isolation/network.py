@@ -79,12 +79,16 @@ def host_networks(ip_json: str) -> list[IPv4Network]:
     return networks
 
 
-def read_host_networks() -> list[IPv4Network]:
-    """`host_networks` of this machine now (one `ip` run, a few ms)."""
-    done = subprocess.run(
-        [IP, "-j", "-4", "addr", "show"], capture_output=True, check=True, timeout=10
+async def read_host_networks() -> list[IPv4Network]:
+    """`host_networks` of this machine now (one `ip` run, a few ms): read for every box, so
+    an address the host gained since sandboxd started is denied too."""
+    process = await asyncio.create_subprocess_exec(
+        IP, "-j", "-4", "addr", "show", stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    return host_networks(done.stdout.decode())
+    out, err = await asyncio.wait_for(process.communicate(), SLIRP_READY_TIMEOUT_S)
+    if process.returncode != 0:
+        raise RuntimeError(f"could not list the host's addresses: {err.decode().strip()}")
+    return host_networks(out.decode())
 
 
 def rule_batch(egress: Egress, host_nets: Iterable[IPv4Network]) -> str:
@@ -148,11 +152,10 @@ class BoxNetwork:
         self._exit_write: int | None = exit_write
 
     @classmethod
-    async def start(
-        cls, netns_fd: int, egress: Egress, host_nets: Iterable[IPv4Network]
-    ) -> BoxNetwork:
-        """Start slirp4netns on the namespace, wait until its tap is made, then write the
-        rules and bring the tap up. On failure, nothing is left running."""
+    async def start(cls, netns_fd: int, egress: Egress) -> BoxNetwork:
+        """Start slirp4netns on the namespace, wait until its tap is made (reading the host's
+        networks meanwhile), then write the rules and bring the tap up. On failure, nothing
+        is left running."""
         ready_read, ready_write = os.pipe2(os.O_CLOEXEC)
         exit_read, exit_write = os.pipe2(os.O_CLOEXEC)
         try:
@@ -173,14 +176,16 @@ class BoxNetwork:
             os.close(ready_write)
             os.close(exit_read)
         network = cls(process, exit_write)
+        host_nets = asyncio.ensure_future(read_host_networks())
         try:
             with open(ready_read, "rb", buffering=0, closefd=False) as ready:
                 loop = asyncio.get_running_loop()
                 read = loop.run_in_executor(None, ready.read, 1)
                 if await asyncio.wait_for(read, SLIRP_READY_TIMEOUT_S) != b"1":
                     raise RuntimeError("slirp4netns ended before its network was ready")
-            await _run_batch(netns_fd, rule_batch(egress, host_nets))
+            await _run_batch(netns_fd, rule_batch(egress, await host_nets))
         except BaseException:
+            host_nets.cancel()
             await network.close()
             raise
         finally:
