@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import re
 import socket
 from collections.abc import Callable
@@ -38,6 +39,9 @@ HEAD_TIMEOUT_S = 10.0
 # Connecting to 127.0.0.1 inside the box either works at once or is refused.
 CONNECT_TIMEOUT_S = 5.0
 RELAY_CHUNK_BYTES = 64 * 1024
+# Client connections open at once, over every box: each holds two sockets and two buffers
+# of RELAY_CHUNK_BYTES; a browser opens ~6 per host. Past it, 503 at once.
+MAX_OPEN_CONNECTIONS = 256
 TOKEN_HEADERS = (b"e2b-traffic-access-token", b"x-access-token")
 _HOST = re.compile(rb"^(\d{1,5})-([A-Za-z0-9]{1,64})\.")
 
@@ -99,7 +103,8 @@ def refusal(head: RequestHead, target: PortTarget | None) -> tuple[int, str] | N
 
 def _answer(status: int, reason: str) -> bytes:
     body = reason.encode()
-    phrase = {401: "Unauthorized", 400: "Bad Request", 502: "Bad Gateway"}.get(status, "Error")
+    phrases = {400: "Bad Request", 401: "Unauthorized", 502: "Bad Gateway", 503: "Unavailable"}
+    phrase = phrases.get(status, "Error")
     return (
         f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -139,15 +144,20 @@ async def _relay_to_box(
     writer: asyncio.StreamWriter,
 ) -> None:
     assert target.netns_fd is not None  # refusal() said so
+    # A copy taken before the first await: the box may be destroyed meanwhile, and its fd
+    # number given to the next box's namespace, which this request has no token for.
+    netns_fd = os.dup(target.netns_fd)
     loop = asyncio.get_running_loop()
     try:
         sock = await loop.run_in_executor(
-            None, connect_inside, target.netns_fd, head.port, CONNECT_TIMEOUT_S
+            None, connect_inside, netns_fd, head.port, CONNECT_TIMEOUT_S
         )
     except OSError:
         text = f"nothing listens on port {head.port} in sandbox {head.sandbox_id}"
         writer.write(_answer(502, text))
         return
+    finally:
+        os.close(netns_fd)
     sock.setblocking(False)
     box_reader, box_writer = await asyncio.open_connection(sock=sock, limit=RELAY_CHUNK_BYTES)
     box_writer.write(head.raw)
@@ -185,11 +195,20 @@ def port_resolver(manager: SandboxManager) -> PortResolver:
 
 async def start_port_proxy(listener: socket.socket, resolve: PortResolver) -> asyncio.Server:
     """Serve the proxy on an open, listening socket; the caller closes the server."""
+    open_connections = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_connections
+        if open_connections >= MAX_OPEN_CONNECTIONS:
+            writer.write(_answer(503, "too many connections to sandbox ports; try again"))
+            writer.close()
+            return
+        open_connections += 1
         try:
             await serve_connection(reader, writer, resolve)
         except Exception:  # a connection boundary: one client's failure is only logged
             log.exception("port proxy connection failed")
+        finally:
+            open_connections -= 1
 
     return await asyncio.start_server(handle, sock=listener, limit=MAX_HEAD_BYTES)

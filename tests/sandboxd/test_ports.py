@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 
@@ -66,6 +67,61 @@ def test_get_host_reaches_a_server_in_the_box(ports_env: str, boxes: list[Sandbo
     answer = wait_served(ports_env, host, box.traffic_access_token)
     assert answer.status_code == 200
     assert answer.text.strip() == "from-box-a"
+
+
+def test_requests_share_a_kept_alive_connection(ports_env: str, boxes: list[Sandbox]) -> None:
+    box = Sandbox.create(template="base", timeout=120)
+    boxes.append(box)
+    box.commands.run(SERVE.format(text="kept"), background=True)
+    host = box.get_host(BOX_PORT)
+    assert wait_served(ports_env, host, box.traffic_access_token).status_code == 200
+    headers = {"Host": host, "e2b-traffic-access-token": box.traffic_access_token or ""}
+    with httpx.Client(base_url=ports_env, headers=headers, timeout=10) as client:
+        texts = [client.get("/index.html").text.strip() for _ in range(3)]
+    assert texts == ["kept"] * 3
+
+
+# A server that switches protocols as a WebSocket server does, then echoes every byte.
+UPGRADE_SERVER = f"""
+import socket
+with socket.create_server(("127.0.0.1", {BOX_PORT})) as server:
+    conn, _ = server.accept()
+    head = b""
+    while not head.endswith(b"\\r\\n\\r\\n"):
+        head += conn.recv(1)
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n"
+                 b"Connection: Upgrade\\r\\n\\r\\n")
+    while data := conn.recv(4096):
+        conn.sendall(data)
+"""
+
+
+def test_an_upgraded_connection_relays_both_ways(ports_env: str, boxes: list[Sandbox]) -> None:
+    box = Sandbox.create(template="base", timeout=120)
+    boxes.append(box)
+    box.files.write("/tmp/upgrade.py", UPGRADE_SERVER)
+    box.commands.run("python3 /tmp/upgrade.py", background=True)
+    proxy_port = int(ports_env.rsplit(":", 1)[1])
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: {box.get_host(BOX_PORT)}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\ne2b-traffic-access-token: {box.traffic_access_token}\r\n\r\n"
+    ).encode()
+    deadline = time.monotonic() + SERVER_UP_TIMEOUT_S
+    while True:
+        with (
+            socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as conn,
+            conn.makefile("rb") as reader,
+        ):
+            conn.sendall(request)
+            answer = reader.readline()
+            if b" 101 " in answer:
+                while reader.readline() not in (b"\r\n", b""):
+                    pass  # the rest of the 101 head
+                conn.sendall(b"ping")
+                assert reader.read(4) == b"ping"
+                return
+        assert b" 502 " in answer and time.monotonic() < deadline, answer
+        time.sleep(POLL_INTERVAL_S)
 
 
 def test_a_port_nobody_listens_on_is_a_bad_gateway(ports_env: str, boxes: list[Sandbox]) -> None:
