@@ -27,6 +27,7 @@ from storage.reads.fleet import FleetReads
 from storage.reads.freshness import FreshnessReads
 from storage.reads.incidents import IncidentReads
 from storage.reads.series import SeriesReads
+from storage.reads.template_fit import TemplateFitReads
 from storage.rows import (
     CollectorRun,
     EventRow,
@@ -50,7 +51,15 @@ def _connect(path: Path, memory_limit: str, threads: int) -> duckdb.DuckDBPyConn
         raise StoreError(f"cannot open {path}: {exc}") from exc
 
 
-class MonitorStore(FleetReads, SeriesReads, IncidentReads, EventReads, FreshnessReads, Maintenance):
+class MonitorStore(
+    FleetReads,
+    SeriesReads,
+    IncidentReads,
+    EventReads,
+    FreshnessReads,
+    TemplateFitReads,
+    Maintenance,
+):
     """The monitor's DuckDB store. Build it with `MonitorStore.open(path)`. Its reads are
     grouped by what they answer in `storage.reads`; its writes are here."""
 
