@@ -347,6 +347,27 @@ class Settings:
             _int_at_least(1),
         ),
     )
+    # Assumed defaults: E2B's published per-second prices as we recall them ($0.000014 per
+    # vCPU-s, $0.0000045 per GiB-s); the reference material has no pricing, so check
+    # e2b.dev/pricing (docs/TEMPLATE-FIT.md).
+    cost_per_vcpu_hour: float = field(
+        default=0.0504,
+        metadata=_meta(
+            "SANDSCOPE_COST_PER_VCPU_HOUR",
+            "Estimated cost of one vCPU-hour on the Templates page (assumed from E2B's "
+            "published $0.000014 per vCPU-second; check e2b.dev/pricing).",
+            _float_at_least(0, inclusive=True),
+        ),
+    )
+    cost_per_gib_hour: float = field(
+        default=0.0162,
+        metadata=_meta(
+            "SANDSCOPE_COST_PER_GIB_HOUR",
+            "Estimated cost of one GiB-hour of memory on the Templates page (assumed from "
+            "E2B's published $0.0000045 per GiB-second; check e2b.dev/pricing).",
+            _float_at_least(0, inclusive=True),
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_meta(
