@@ -28,6 +28,7 @@ from dashboard.actions.runner import ActionRunner
 from dashboard.serving import runtime
 from dashboard.serving.auth import AuthConfigError, Logins, check_exposure, load_logins
 from dashboard.serving.server import APP_PATH, DashboardError, DashboardServer
+from dashboard.templates.rates import CostRates
 from sandscope.clients import open_client
 from sandscope.collect_command import RunPrinter, build_collector, quiet_library_logs
 from sandscope.demo import Demo, DemoTarget, DemoTimings
@@ -149,6 +150,7 @@ def _start_parts(
             poll_interval_s=poll_s,
             target_description=description,
             concurrency_limit=target.concurrency_limit,
+            cost_rates=CostRates(settings.cost_per_vcpu_hour, settings.cost_per_gib_hour),
         )
     )
     started.callback(runtime.install, None)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from dashboard.actions.runner import ActionRunner
 from dashboard.serving.auth import Logins
+from dashboard.templates.rates import CostRates
 from storage import MonitorStore
 
 
@@ -40,6 +41,8 @@ class Monitor:
     target_description: str
     concurrency_limit: int | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
+    # The Templates page's cost estimate; None shows usage without a cost.
+    cost_rates: CostRates | None = None
 
 
 _lock = threading.Lock()
