@@ -49,6 +49,12 @@ st.navigation(
             url_path="incidents",
         ),
         st.Page(
+            DASHBOARD_DIR / "templates" / "page.py",
+            title="Templates",
+            icon=":material/deployed_code:",
+            url_path="templates",
+        ),
+        st.Page(
             DASHBOARD_DIR / "events" / "page.py",
             title="Events and audit",
             icon=":material/history:",

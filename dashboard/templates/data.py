@@ -1,0 +1,109 @@
+"""The Templates page's tables: the fit per template (or metadata value) with its
+suggested size, and the usage with its estimated cost, as text ready to show."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.common.metrics import MISSING, format_bytes
+from dashboard.common.ranges import TimeRange
+from dashboard.templates.rates import CostRates
+from dashboard.templates.suggestion import suggest_memory
+from storage import MonitorStore
+
+# The grouping choice meaning "by template" rather than by a metadata key.
+BY_TEMPLATE = "Template"
+
+FIT_COLUMNS = {
+    "group_value": st.column_config.TextColumn("Group"),
+    "sandboxes": st.column_config.NumberColumn(
+        "Sandboxes", help="Started in the range; peaks are over those with samples"
+    ),
+    "memory": st.column_config.TextColumn("Memory limit"),
+    # Beside the limit, so the two are read together (its evidence is the last column).
+    "suggested": st.column_config.TextColumn("Suggested memory"),
+    "peak_p50": st.column_config.TextColumn("Peak p50"),
+    "peak_p95": st.column_config.TextColumn("Peak p95"),
+    "peak_p99": st.column_config.TextColumn("Peak p99"),
+    "peak_max": st.column_config.TextColumn("Peak max"),
+    "ooms_per_100": st.column_config.TextColumn(
+        "OOMs / 100", help="Confirmed OOM kills per 100 sandboxes started"
+    ),
+    "cpu_p95": st.column_config.TextColumn("CPU peak p95"),
+    "disk_p95": st.column_config.TextColumn("Disk peak p95"),
+    "headroom": st.column_config.TextColumn(
+        "Headroom", help="Memory limit minus the p95 peak; negative is a shortfall"
+    ),
+    "evidence": st.column_config.TextColumn("Evidence", width="large"),
+}
+USAGE_COLUMNS = {
+    "group_value": st.column_config.TextColumn("Group"),
+    "sandboxes": st.column_config.NumberColumn("Sandboxes", help="Alive in the range"),
+    "vcpu_hours": st.column_config.NumberColumn("vCPU-hours", format="%.2f"),
+    "gib_hours": st.column_config.NumberColumn("GiB-hours", format="%.2f"),
+    "cost": st.column_config.NumberColumn(
+        "Estimated cost ($)", format="%.2f", help="At the SANDSCOPE_COST_PER_* rates"
+    ),
+}
+USAGE_WITHOUT_COST = {k: v for k, v in USAGE_COLUMNS.items() if k != "cost"}
+
+
+def group_key(choice: str) -> str | None:
+    """The metadata key of a grouping choice; None for `BY_TEMPLATE`."""
+    return None if choice == BY_TEMPLATE else choice
+
+
+def grouping_choices(store: MonitorStore, time_range: TimeRange) -> list[str]:
+    """`BY_TEMPLATE`, then the metadata keys of the sandboxes started in the range."""
+    return [BY_TEMPLATE, *store.metadata_keys(time_range.start, time_range.end)]
+
+
+def _mib_text(memory_mb: object) -> str:
+    return MISSING if pd.isna(memory_mb) else f"{float(memory_mb):g} MiB"  # type: ignore[arg-type]
+
+
+def _pct_text(pct: object) -> str:
+    return MISSING if pd.isna(pct) else f"{float(pct):.1f} %"  # type: ignore[arg-type]
+
+
+def fit_table(store: MonitorStore, time_range: TimeRange, choice: str) -> pd.DataFrame:
+    """One row per group, the `FIT_COLUMNS` as text (sizes in binary units), with the
+    suggested memory and its evidence (`dashboard.templates.suggestion`)."""
+    fit = store.template_fit(time_range.start, time_range.end, group_key(choice))
+    rows = []
+    for row in fit.to_dict("records"):
+        suggestion = suggest_memory(row)
+        rows.append(
+            {
+                "group_value": str(row["group_value"]),
+                "sandboxes": int(row["sandboxes"]),
+                "memory": _mib_text(row["memory_mb"]),
+                "peak_p50": format_bytes(row["mem_peak_p50_bytes"]),
+                "peak_p95": format_bytes(row["mem_peak_p95_bytes"]),
+                "peak_p99": format_bytes(row["mem_peak_p99_bytes"]),
+                "peak_max": format_bytes(row["mem_peak_max_bytes"]),
+                "ooms_per_100": f"{row['ooms_per_100_sandboxes']:.1f}",
+                "cpu_p95": _pct_text(row["cpu_peak_p95_pct"]),
+                "disk_p95": format_bytes(row["disk_peak_p95_bytes"]),
+                "headroom": format_bytes(row["headroom_bytes"]),
+                "suggested": _mib_text(suggestion.memory_mb)
+                if suggestion.memory_mb is not None
+                else MISSING,
+                "evidence": suggestion.evidence,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(FIT_COLUMNS))
+
+
+def usage_table(
+    store: MonitorStore, time_range: TimeRange, choice: str, rates: CostRates | None
+) -> pd.DataFrame:
+    """One row per group: sandboxes alive in the range, vCPU-hours, GiB-hours and the
+    estimated cost in dollars (`USAGE_COLUMNS`; the cost is 0 without rates)."""
+    per_vcpu_hour, per_gib_hour = (
+        (0.0, 0.0) if rates is None else (rates.per_vcpu_hour, rates.per_gib_hour)
+    )
+    return store.template_usage(
+        time_range.start, time_range.end, per_vcpu_hour, per_gib_hour, group_key(choice)
+    )
