@@ -106,11 +106,16 @@ class TemplateFitReads(StoreBase):
             max(w.memory_mb)::BIGINT * {_MIB} - quantile_cont(p.mem, 0.95) AS headroom_bytes
         FROM wanted w LEFT JOIN peaks p USING (sandbox_id) LEFT JOIN ooms o USING (sandbox_id)
         GROUP BY w.group_value ORDER BY w.group_value"""
+        done = self._rollup_done_until
         params |= {
             "start": start,
             "end": end,
             "from_minute": floor_minute(start - _BEFORE_START),
-            "from_ts": start - _BEFORE_START,
+            # Minutes already rolled up are in samples_1m with the same maxima: raw
+            # samples are read only after them (a week of raw is 100 M rows; bench/).
+            "from_ts": max(start - _BEFORE_START, done)
+            if done is not None
+            else start - _BEFORE_START,
             "confirmed": _CONFIRMED_OOM,
         }
         frame = self._query(sql, params)

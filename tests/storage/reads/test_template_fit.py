@@ -135,3 +135,12 @@ def test_fit_reads_peaks_from_the_rollup_once_raw_samples_are_gone(store: Monito
     got = store.template_fit(T0, at(3600)).set_index("group_value")
     assert got.loc["small", "mem_peak_max_bytes"] == 500 * MIB
     assert got.loc["small", "mem_peak_p95_bytes"] == pytest.approx(480 * MIB)
+
+
+def test_fit_reads_raw_samples_past_the_rollup(store: MonitorStore) -> None:
+    _fill_small_template(store)
+    store.roll_up(at(120))
+    store.add_samples([sample("s1", 125, mem_used_bytes=600 * MIB)])  # not rolled up yet
+    got = store.template_fit(T0, at(3600)).set_index("group_value")
+    assert got.loc["small", "mem_peak_max_bytes"] == 600 * MIB
+    assert got.loc["small", "mem_peak_p50_bytes"] == 400 * MIB  # peaks 200..600 now
