@@ -168,6 +168,14 @@ def measure(store: MonitorStore, sandboxes: int, now: datetime, repeat: int) -> 
             None,
         ),
         timed(
+            "template fit, week (1,000 sandboxes)",
+            lambda i: store.template_fit(now - week, now),
+            repeat,
+            # The Templates page asks it on every live refresh, which must stay < 300 ms
+            # (dashboard_bench.py) with the usage and the metadata keys beside it.
+            200,
+        ),
+        timed(
             "last_sample_at, all sandboxes",
             lambda i: store.last_sample_at([synthetic.sandbox_id(j) for j in range(sandboxes)]),
             repeat,
