@@ -11,9 +11,19 @@ from dashboard.common.ranges import TimeRange
 from dashboard.templates.rates import CostRates
 from dashboard.templates.suggestion import suggest_memory
 from storage import MonitorStore
+from storage.reads.template_fit import DEFAULT_MAX_GROUPS
 
 # The grouping choice meaning "by template" rather than by a metadata key.
 BY_TEMPLATE = "Template"
+MAX_GROUPS = DEFAULT_MAX_GROUPS
+
+
+def cut_off_text(shown_groups: int) -> str | None:
+    """What to say when a table may hold only the biggest groups; None when it holds all."""
+    if shown_groups < MAX_GROUPS:
+        return None
+    return f"Only the {MAX_GROUPS} groups with the most sandboxes are shown."
+
 
 FIT_COLUMNS = {
     "group_value": st.column_config.TextColumn("Group"),

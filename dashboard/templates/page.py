@@ -40,6 +40,8 @@ def live_templates() -> None:
                 column_config=data.FIT_COLUMNS,
                 column_order=list(data.FIT_COLUMNS),
             )
+            if (cut_off := data.cut_off_text(len(fit))) is not None:
+                st.caption(cut_off)
         st.subheader("Usage and cost")
         rates = monitor.cost_rates
         usage = data.usage_table(monitor.store, time_range, grouping, rates)

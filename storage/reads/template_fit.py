@@ -15,6 +15,7 @@ from storage import tables
 from storage.base import StoreBase
 from storage.batches import require_aware
 from storage.downsample import floor_minute
+from storage.reads.arguments import check_limit
 
 # Sample times come from the API, like started_at; a little slack covers rounding (as in
 # storage.reads.fleet).
@@ -22,6 +23,11 @@ _BEFORE_START = timedelta(minutes=1)
 _MIB = 2**20
 # Only kernel-confirmed kills count: a suspected one may be an ordinary exit (docs/TEMPLATE-FIT.md).
 _CONFIRMED_OOM = "oom_confirmed"
+# A metadata key can hold one value per user (`userId`): a page shows the biggest groups
+# and says how many there are; a few hundred rows is what a table can be read at.
+DEFAULT_MAX_GROUPS = 200
+# Keys are the creator's to choose; a select box of more than this is unusable.
+MAX_METADATA_KEYS = 200
 
 FIT_COLUMNS = (
     "group_value",
@@ -54,11 +60,15 @@ class TemplateFitReads(StoreBase):
     """Template fit and usage over a range."""
 
     def template_fit(
-        self, start: datetime, end: datetime, group_key: str | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        group_key: str | None = None,
+        max_groups: int = DEFAULT_MAX_GROUPS,
     ) -> pd.DataFrame:
         """One row per template (or per value of metadata key `group_key`; sandboxes
-        without that key are left out) over the sandboxes started in [start, end), sorted
-        by group_value.
+        without that key are left out) over the sandboxes started in [start, end): the
+        `max_groups` groups with the most sandboxes, most first, then by group_value.
 
         Columns (`FIT_COLUMNS`): group_value; sandboxes (started in the range);
         sandboxes_sampled (those with at least one sample: the percentiles are over these);
@@ -105,7 +115,8 @@ class TemplateFitReads(StoreBase):
             quantile_cont(p.disk, 0.95) AS disk_peak_p95_bytes,
             max(w.memory_mb)::BIGINT * {_MIB} - quantile_cont(p.mem, 0.95) AS headroom_bytes
         FROM wanted w LEFT JOIN peaks p USING (sandbox_id) LEFT JOIN ooms o USING (sandbox_id)
-        GROUP BY w.group_value ORDER BY w.group_value"""
+        GROUP BY w.group_value ORDER BY sandboxes DESC, w.group_value LIMIT $max_groups"""
+        check_limit(max_groups)
         done = self._rollup_done_until
         params |= {
             "start": start,
@@ -117,6 +128,7 @@ class TemplateFitReads(StoreBase):
             if done is not None
             else start - _BEFORE_START,
             "confirmed": _CONFIRMED_OOM,
+            "max_groups": max_groups,
         }
         frame = self._query(sql, params)
         numbers = list(FIT_COLUMNS[4:])
@@ -130,9 +142,11 @@ class TemplateFitReads(StoreBase):
         cost_per_vcpu_hour: float,
         cost_per_gib_hour: float,
         group_key: str | None = None,
+        max_groups: int = DEFAULT_MAX_GROUPS,
     ) -> pd.DataFrame:
         """One row per template (or per value of metadata key `group_key`) of the sandboxes
-        alive during [start, end), sorted by group_value.
+        alive during [start, end): the `max_groups` groups with the most sandboxes, most
+        first, then by group_value.
 
         Columns (`USAGE_COLUMNS`): group_value; sandboxes (alive in the range); vcpu_hours
         and gib_hours (each sandbox's alive time inside the range, from started_at to its
@@ -154,8 +168,9 @@ class TemplateFitReads(StoreBase):
             FROM sandboxes
             WHERE started_at < $end AND coalesce(ended_at, last_seen_at) > $start)
         WHERE group_value IS NOT NULL
-        GROUP BY group_value ORDER BY group_value"""
-        frame = self._query(sql, params | {"start": start, "end": end})
+        GROUP BY group_value ORDER BY sandboxes DESC, group_value LIMIT $max_groups"""
+        check_limit(max_groups)
+        frame = self._query(sql, params | {"start": start, "end": end, "max_groups": max_groups})
         frame[["vcpu_hours", "gib_hours"]] = frame[["vcpu_hours", "gib_hours"]].astype("float64")
         frame["cost"] = (
             frame["vcpu_hours"] * cost_per_vcpu_hour + frame["gib_hours"] * cost_per_gib_hour
@@ -163,12 +178,13 @@ class TemplateFitReads(StoreBase):
         return frame[list(USAGE_COLUMNS)]
 
     def metadata_keys(self, start: datetime, end: datetime) -> list[str]:
-        """The metadata keys of the sandboxes started in [start, end), sorted."""
+        """The metadata keys of the sandboxes started in [start, end), sorted; the first
+        `MAX_METADATA_KEYS` of them."""
         require_aware(start, "start")
         require_aware(end, "end")
         frame = self._query(
             """SELECT DISTINCT unnest(json_keys(metadata_json)) AS k FROM sandboxes
-            WHERE started_at >= $start AND started_at < $end ORDER BY k""",
-            {"start": start, "end": end},
+            WHERE started_at >= $start AND started_at < $end ORDER BY k LIMIT $max_keys""",
+            {"start": start, "end": end, "max_keys": MAX_METADATA_KEYS},
         )
         return [str(k) for k in frame["k"]]

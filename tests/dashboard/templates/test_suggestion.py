@@ -1,9 +1,11 @@
-"""The suggested memory size and its evidence, from fit rows with known numbers."""
+"""The suggested memory size and its evidence, from fit rows with known numbers, and the
+note on a cut-off table."""
 
 from __future__ import annotations
 
 import math
 
+from dashboard.templates.data import MAX_GROUPS, cut_off_text
 from dashboard.templates.suggestion import suggest_memory
 
 MIB = 2**20
@@ -48,3 +50,11 @@ def test_no_suggestion_without_samples_or_past_the_largest_size() -> None:
         }
     )
     assert too_big.memory_mb is None and "more than the largest size" in too_big.evidence
+
+
+def test_the_page_says_when_only_the_biggest_groups_are_shown() -> None:
+    assert cut_off_text(MAX_GROUPS - 1) is None
+    assert (
+        cut_off_text(MAX_GROUPS)
+        == f"Only the {MAX_GROUPS} groups with the most sandboxes are shown."
+    )

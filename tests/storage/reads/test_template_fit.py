@@ -85,7 +85,7 @@ def test_fit_grouped_by_a_metadata_key(store: MonitorStore) -> None:
     _fill_small_template(store)
     store.upsert_sandboxes([sandbox("nokey", template_id="small", started_at=at(3), metadata={})])
     got = store.template_fit(T0, at(3600), group_key="agent").set_index("group_value")
-    assert list(got.index) == ["even", "odd"]  # the sandbox without the key is left out
+    assert list(got.index) == ["odd", "even"]  # most sandboxes first; no key: left out
     assert got.loc["even", "sandboxes"] == 2  # s2, s4
     assert got.loc["even", "mem_peak_max_bytes"] == 400 * MIB
     assert got.loc["odd", "mem_peak_p50_bytes"] == 300 * MIB  # 100, 300, 500
@@ -144,3 +144,16 @@ def test_fit_reads_raw_samples_past_the_rollup(store: MonitorStore) -> None:
     got = store.template_fit(T0, at(3600)).set_index("group_value")
     assert got.loc["small", "mem_peak_max_bytes"] == 600 * MIB
     assert got.loc["small", "mem_peak_p50_bytes"] == 400 * MIB  # peaks 200..600 now
+
+
+def test_only_the_biggest_groups_are_returned(store: MonitorStore) -> None:
+    _fill_small_template(store)
+    got = store.template_fit(T0, at(3600), group_key="agent", max_groups=1)
+    assert got["group_value"].tolist() == ["odd"]
+    tied = store.template_fit(T0, at(3600), group_key="team.name", max_groups=2)
+    assert tied["group_value"].tolist() == ["t1", "t2"]  # a tie: by name
+    store.upsert_sandboxes([sandbox(f"u{n}", template_id=f"u{n % 2}", seen_s=60) for n in range(3)])
+    usage = store.template_usage(T0, at(3600), 1.0, 1.0, max_groups=1)
+    assert usage["group_value"].tolist() == ["u0"]  # u0 has two sandboxes, u1 one
+    with pytest.raises(ValueError, match="limit"):
+        store.template_fit(T0, at(3600), max_groups=-1)
