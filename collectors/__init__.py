@@ -8,6 +8,7 @@
     async_actions  the async client's event loop thread (concurrent batch metrics)
     jobs           poll, team, events, slow, maintenance
     backfill       fetch the samples a gap is missing
+    templates      the template catalog (run by the slow job)
     trouble        log sweep for OOM lines; logs and incidents around signs of trouble
     scheduler      `Collector`: the jobs on APScheduler, every run recorded, backoff
 

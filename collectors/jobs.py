@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from collectors import oom, parse
+from collectors import oom, parse, templates
 from collectors.backfill import save_backfill_queue
 from collectors.context import JobContext
 from collectors.work import Gap, Trouble
@@ -158,8 +158,9 @@ def _apply_kills(ctx: JobContext, killed: Sequence[EventRow], now: datetime) -> 
 
 
 def slow(ctx: JobContext) -> int:
-    """Team maxima over the last hour, day and week, and snapshots of the template and
-    webhook lists. An API without those lists (sandboxd serves neither) is skipped."""
+    """Team maxima over the last hour, day and week, the template catalog
+    (`collectors.templates`) and a snapshot of the webhook list. An API without one of
+    those lists is skipped."""
     now = ctx.clock()
     team_id = ctx.client.resolve_team_id()
     maxima: list[TeamMaxRow] = []
@@ -170,7 +171,7 @@ def slow(ctx: JobContext) -> int:
             )
             maxima.append(parse.team_max_row(metric, window, peak, now))
     ctx.wrote(ctx.store.add_team_maxima(maxima))
-    _snapshot(ctx, "templates", actions.list_templates(), now)
+    templates.collect_catalog(ctx, now)
     _snapshot(ctx, "webhooks", actions.list_webhooks(), now)
     return ctx.tally.rows
 

@@ -27,6 +27,7 @@ from storage.rows import (
     SandboxRow,
     TeamMaxRow,
     TeamSampleRow,
+    TemplateRow,
 )
 
 Getters = dict[str, Callable[[Any], Any]]
@@ -74,6 +75,12 @@ def log_lines(rows: Sequence[LogLineRow]) -> pa.Table:
 
 def incidents(rows: Sequence[IncidentRow]) -> pa.Table:
     return _table(rows, tables.INCIDENTS.arrow_schema(), {})
+
+
+def templates(rows: Sequence[TemplateRow]) -> pa.Table:
+    """One row per template: of a template listed twice, the last one wins."""
+    by_id = {row.template_id: row for row in rows}
+    return _table(list(by_id.values()), tables.TEMPLATES.arrow_schema(), {})
 
 
 def sandboxes(rows: Sequence[SandboxRow]) -> pa.Table:

@@ -128,3 +128,26 @@ class CollectorRun:
     rows_written: int
     error: str | None
     retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    """A template as `GET /v2/templates` listed it at `listed_at`. Names and aliases are
+    the API's text (its creator chose them): shown as text, never as Markdown."""
+
+    template_id: str
+    build_id: str
+    names: list[str]
+    aliases: list[str]
+    cpu_count: int
+    memory_mb: int
+    disk_size_mb: int
+    public: bool
+    build_count: int
+    build_status: str
+    spawn_count: int
+    last_spawned_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    envd_version: str
+    listed_at: datetime

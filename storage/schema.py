@@ -195,6 +195,32 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE team_1m_v2 RENAME TO team_1m",
         ),
     ),
+    # The team's templates as the last `GET /v2/templates` listed them: replaced whole on
+    # every listing, so a deleted template leaves the catalog.
+    Migration(
+        3,
+        "templates: the team's template catalog as last listed",
+        (
+            """CREATE TABLE templates (
+                template_id VARCHAR PRIMARY KEY,
+                build_id VARCHAR NOT NULL,          -- the last successful build
+                names VARCHAR[] NOT NULL,
+                aliases VARCHAR[] NOT NULL,
+                cpu_count INTEGER NOT NULL,
+                memory_mb INTEGER NOT NULL,
+                disk_size_mb INTEGER NOT NULL,
+                public BOOLEAN NOT NULL,
+                build_count INTEGER NOT NULL,
+                build_status VARCHAR NOT NULL,      -- building | waiting | ready | error
+                spawn_count BIGINT NOT NULL,
+                last_spawned_at TIMESTAMPTZ,
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                envd_version VARCHAR NOT NULL,
+                listed_at TIMESTAMPTZ NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -28,6 +28,7 @@ from storage.reads.freshness import FreshnessReads
 from storage.reads.incidents import IncidentReads
 from storage.reads.series import SeriesReads
 from storage.reads.template_fit import TemplateFitReads
+from storage.reads.templates import TemplateCatalogReads
 from storage.rows import (
     CollectorRun,
     EventRow,
@@ -38,6 +39,7 @@ from storage.rows import (
     SandboxRow,
     TeamMaxRow,
     TeamSampleRow,
+    TemplateRow,
 )
 from storage.schema import migrate
 
@@ -58,6 +60,7 @@ class MonitorStore(
     EventReads,
     FreshnessReads,
     TemplateFitReads,
+    TemplateCatalogReads,
     Maintenance,
 ):
     """The monitor's DuckDB store. Build it with `MonitorStore.open(path)`. Its reads are
@@ -182,6 +185,13 @@ class MonitorStore(
         table = batches.sandbox_ends(rows)
         with self._writing("marking sandboxes ended") as con:
             return writes.mark_ended(con, table)
+
+    def replace_templates(self, rows: Sequence[TemplateRow]) -> int:
+        """Make the template catalog exactly `rows` (one listing of the team's templates;
+        none empties it). Returns the templates stored."""
+        batch = batches.templates(rows)
+        with self._writing("replacing the template catalog") as con:
+            return writes.replace_templates(con, batch)
 
     def record_run(self, run: CollectorRun) -> None:
         """Record one run of a collector job (for `data_freshness`)."""

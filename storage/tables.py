@@ -289,6 +289,28 @@ ACTIONS = Table(
     ),
     time_column="acted_at",
 )
+TEMPLATES = Table(
+    "templates",
+    (
+        _col("template_id", _TEXT),
+        _col("build_id", _TEXT),
+        _col("names", pa.list_(_TEXT)),
+        _col("aliases", pa.list_(_TEXT)),
+        _col("cpu_count", pa.int32()),
+        _col("memory_mb", pa.int32()),
+        _col("disk_size_mb", pa.int32()),
+        _col("public", pa.bool_()),
+        _col("build_count", pa.int32()),
+        _col("build_status", _TEXT),
+        _col("spawn_count", pa.int64()),
+        _col("last_spawned_at", UTC_US),
+        _col("created_at", UTC_US),
+        _col("updated_at", UTC_US),
+        _col("envd_version", _TEXT),
+        _col("listed_at", UTC_US),
+    ),
+    key=("template_id",),
+)
 
 # The tables the migrations create that hold data (not the store's own bookkeeping:
 # schema_version, maintenance_state, rollup_dirty).
@@ -305,4 +327,5 @@ DATA_TABLES = (
     COLLECTOR_RUNS,
     SNAPSHOTS,
     ACTIONS,
+    TEMPLATES,
 )

@@ -172,6 +172,16 @@ def save_snapshot(con: duckdb.DuckDBPyConnection, kind: str, json_text: str, at:
     )
 
 
+def replace_templates(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
+    """Make the catalog exactly the templates in `batch` (a template no longer listed is
+    gone). Returns the templates stored."""
+    con.execute("DELETE FROM templates")
+    with registered(con, batch) as name:
+        columns = tables.TEMPLATES.select_list()
+        con.execute(f"INSERT INTO templates ({columns}) SELECT {columns} FROM {name}")
+    return int(batch.num_rows)
+
+
 def record_run(
     con: duckdb.DuckDBPyConnection,
     job: str,

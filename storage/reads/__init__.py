@@ -6,6 +6,8 @@
   sandbox's newest sample time.
 - `incidents`: OOM incidents, and the sandbox log lines kept around them.
 - `events`: lifecycle events and the audit of dashboard actions.
+- `templates`: the team's template catalog as last listed.
+- `template_fit`: how each template (or metadata value) fits its sandboxes, and its usage.
 - `freshness`: the collectors' own records: how fresh each job's data is, its latest run,
   the documents they saved.
 
