@@ -17,6 +17,7 @@ from e2bapi.actions.sandboxes import (
 )
 from e2bapi.actions.templates import (
     create_template,
+    get_template,
     list_templates,
     start_template_build,
     template_build_status,
@@ -41,6 +42,7 @@ __all__ = [
     "delete_webhook",
     "extend_sandbox",
     "get_sandbox",
+    "get_template",
     "get_webhook",
     "kill_sandbox",
     "list_sandboxes",

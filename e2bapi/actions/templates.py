@@ -14,6 +14,7 @@ from e2bapi.models.templates import (
     TemplateRequestResponseV3,
     TemplateUpdateRequest,
     TemplateUpdateResponse,
+    TemplateWithBuilds,
 )
 from e2bapi.paging import MAX_PAGE_LIMIT, every_token_page
 
@@ -26,6 +27,17 @@ def list_templates(
     """Every template the key can see, across every page."""
     query = [("teamID", team_id)] if team_id else []
     return (yield from every_token_page("/v2/templates", Template, query, page_limit))
+
+
+def get_template(template_id: str, limit: int = MAX_PAGE_LIMIT) -> Exchange[TemplateWithBuilds]:
+    """A template and its builds: the first page, at most `limit` builds (1..100)."""
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise ValueError(f"limit must be 1..{MAX_PAGE_LIMIT}, got {limit}")
+    call = Call(
+        "GET", "/templates/{templateID}", {"templateID": template_id}, [("limit", str(limit))]
+    )
+    reply = yield from send(call)
+    return decode(reply, TemplateWithBuilds)
 
 
 def create_template(request: TemplateBuildRequestV3) -> Exchange[TemplateRequestResponseV3]:

@@ -41,6 +41,34 @@ class Template(ApiModel):
     build_status: TemplateBuildStatus
 
 
+class TemplateBuild(ApiModel):
+    """One build of a template, as `GET /templates/{templateID}` lists it."""
+
+    build_id: str = Field(alias="buildID")
+    status: TemplateBuildStatus
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    cpu_count: int
+    memory_mb: int = Field(alias="memoryMB")
+    disk_size_mb: int | None = Field(default=None, alias="diskSizeMB")
+    envd_version: str | None = None
+
+
+class TemplateWithBuilds(ApiModel):
+    """Answer of `GET /templates/{templateID}`: the template and its builds."""
+
+    template_id: str = Field(alias="templateID")
+    public: bool
+    aliases: list[str]
+    names: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    last_spawned_at: datetime | None
+    spawn_count: int
+    builds: list[TemplateBuild]
+
+
 class TemplateBuildRequestV3(RequestModel):
     """Body of `POST /v3/templates`."""
 

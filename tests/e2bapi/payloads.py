@@ -150,6 +150,33 @@ def template() -> dict[str, Any]:
     }
 
 
+def template_with_builds() -> dict[str, Any]:
+    """`TemplateWithBuilds`: answer of `GET /templates/{templateID}`."""
+    return {
+        "templateID": "rki5dems9wqfm4r03t7g",
+        "public": False,
+        "aliases": ["base"],
+        "names": ["team-slug/base"],
+        "createdAt": "2026-11-01T00:00:00Z",
+        "updatedAt": "2026-11-02T00:00:00Z",
+        "lastSpawnedAt": None,
+        "spawnCount": 3,
+        "builds": [
+            {
+                "buildID": BUILD_ID,
+                "status": "ready",
+                "createdAt": "2026-11-01T00:00:00Z",
+                "updatedAt": "2026-11-01T00:02:00Z",
+                "finishedAt": "2026-11-01T00:02:00Z",
+                "cpuCount": 2,
+                "memoryMB": 512,
+                "diskSizeMB": 1024,
+                "envdVersion": "0.6.4",
+            }
+        ],
+    }
+
+
 def template_request_response_v3() -> dict[str, Any]:
     """`TemplateRequestResponseV3`: answer of `POST /v3/templates`."""
     return {

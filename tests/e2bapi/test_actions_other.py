@@ -219,6 +219,21 @@ def test_list_templates_follows_x_next_token() -> None:
     assert templates[0].build_status == "ready"
 
 
+def test_get_template_reads_its_builds_and_bounds_the_page() -> None:
+    path = f"/templates/{TEMPLATE_ID}"
+    api = FakeAPI().on("GET", path, json_response(200, payloads.template_with_builds()))
+
+    got = api.client().run(actions.get_template(TEMPLATE_ID, limit=20))
+
+    assert api.requests[0].url.params["limit"] == "20"
+    (build,) = got.builds
+    assert (build.build_id, build.status, build.memory_mb) == (BUILD_ID, "ready", 512)
+    assert build.finished_at is not None and got.spawn_count == 3
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match=r"limit must be 1\.\.100"):
+            api.client().run(actions.get_template(TEMPLATE_ID, limit=bad))
+
+
 def test_create_template_sends_wire_names_and_reads_the_202() -> None:
     api = FakeAPI().on(
         "POST", "/v3/templates", json_response(202, payloads.template_request_response_v3())

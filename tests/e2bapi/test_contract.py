@@ -24,6 +24,7 @@ from e2bapi.catalog import CATALOG
 from e2bapi.models import events, logs, metrics, sandboxes, templates, webhooks
 from tests.e2bapi.fake_api import BASE_URL, FakeAPI
 from tests.e2bapi.samples import (
+    DASHBOARD_ACTIONS,
     SAMPLE_ACTIONS,
     success_answer,
     success_response,
@@ -53,6 +54,8 @@ ANSWER_MODELS: list[tuple[type[BaseModel], Path, str]] = [
     (logs.SandboxLogsV2Response, API_SPEC, "SandboxLogsV2Response"),
     (templates.Template, API_SPEC, "Template"),
     (templates.TeamUser, API_SPEC, "TeamUser"),
+    (templates.TemplateWithBuilds, API_SPEC, "TemplateWithBuilds"),
+    (templates.TemplateBuild, API_SPEC, "TemplateBuild"),
     (templates.TemplateRequestResponseV3, API_SPEC, "TemplateRequestResponseV3"),
     (templates.TemplateUpdateResponse, API_SPEC, "TemplateUpdateResponse"),
     (templates.TemplateBuildFileUpload, API_SPEC, "TemplateBuildFileUpload"),
@@ -105,13 +108,13 @@ def _openapi_request(request: httpx.Request) -> MockRequest:
     )
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLE_ACTIONS))
+@pytest.mark.parametrize("name", sorted(SAMPLE_ACTIONS | DASHBOARD_ACTIONS))
 def test_every_request_and_accepted_answer_matches_the_spec(
     name: str, specs: dict[Path, OpenAPI]
 ) -> None:
     api = SpecAnsweringAPI()
     with api.client() as client:
-        client.run(SAMPLE_ACTIONS[name]())
+        client.run((SAMPLE_ACTIONS | DASHBOARD_ACTIONS)[name]())
     assert api.requests, f"{name} sent no request"
     for request in api.requests:
         spec = specs[_spec_for(request.url.path)]
