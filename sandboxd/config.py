@@ -197,6 +197,36 @@ class SandboxdSettings:
         _positive_float,
         default=7.0,
     )
+    max_templates: int = _setting(
+        "SANDBOXD_MAX_TEMPLATES",
+        "Templates the team may create (the built-in ones not counted); past it, 400.",
+        _positive_int,
+        default=50,
+    )
+    max_template_upload_mb: int = _setting(
+        "SANDBOXD_MAX_TEMPLATE_UPLOAD_MB",
+        "Largest build-context upload (one COPY's tar) in MiB; a bigger one is cut off (413).",
+        _positive_int,
+        default=1024,
+    )
+    max_concurrent_builds: int = _setting(
+        "SANDBOXD_MAX_CONCURRENT_BUILDS",
+        "Template builds that run at once; the others wait in the queue.",
+        _positive_int,
+        default=1,
+    )
+    build_timeout_s: int = _setting(
+        "SANDBOXD_BUILD_TIMEOUT_S",
+        "Longest run of one template build, in seconds; past it the build fails.",
+        _positive_int,
+        default=1800,
+    )
+    max_layer_mb: int = _setting(
+        "SANDBOXD_MAX_LAYER_MB",
+        "Largest layer a build keeps (its box's home directory, as a tar) in MiB.",
+        _positive_int,
+        default=512,
+    )
 
     @property
     def key_file(self) -> Path:
@@ -207,6 +237,11 @@ class SandboxdSettings:
     def team_id_file(self) -> Path:
         """The team ID made at the first start (when SANDBOXD_TEAM_ID is not set)."""
         return self.data_dir / "team_id"
+
+    @property
+    def templates_dir(self) -> Path:
+        """Uploaded build contexts and built layers (sandboxd/templates/)."""
+        return self.data_dir / "templates"
 
     @property
     def store_file(self) -> Path:

@@ -13,18 +13,21 @@ import logging
 import secrets
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sandboxd import events
 from sandboxd.agent.client import AgentClient
-from sandboxd.agent.messages import AgentClosed, AgentEvent
+from sandboxd.agent.messages import AgentClosed, AgentError, AgentEvent
 from sandboxd.isolation.base import AGENT_PATH_INSIDE, Box, BoxSpec, Isolation, OomKill
 from sandboxd.journal import Journal
 from sandboxd.planning import CreateRequest, plan_sandbox
 from sandboxd.problems import ApiProblem
 from sandboxd.records import SandboxRecord
 from sandboxd.store import Store
+from sandboxd.templates import Template, find_template
+from sandboxd.templates.layers import LayerError
+from sandboxd.templates.startup import prepare_box
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,8 @@ class SandboxManager:
         self.idempotency_keys: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        # Built templates' start commands, their output followed into the sandbox's log.
+        self._start_commands: set[asyncio.Task[None]] = set()
 
     @property
     def isolation_note(self) -> str:
@@ -160,7 +165,12 @@ class SandboxManager:
         record, spec = plan_sandbox(
             request, self._new_sandbox_id(), now, self.isolation_note, self.max_processes
         )
+        template = find_template(request.template)
+        if template is not None and template.envs:  # a built template's ENV steps
+            spec = replace(spec, env_vars={**template.envs, **spec.env_vars})
         live = await self._launch(record, spec)
+        if template is not None and not template.built_in:
+            await self._prepare_from_template(live, template)
         self.live[record.sandbox_id] = live
         if idempotency_key is not None:
             self.idempotency_keys[idempotency_key] = record.sandbox_id
@@ -191,6 +201,21 @@ class SandboxManager:
                 503, "the sandbox could not start: its agent did not come up"
             ) from None
         return LiveSandbox(record, box, agent)
+
+    async def _prepare_from_template(self, live: LiveSandbox, template: Template) -> None:
+        """A built template's layer, start and ready commands (sandboxd/templates/startup.py);
+        a 503 (and the box gone) when its layer cannot be put in."""
+
+        def log_line(level: str, message: str) -> None:
+            self.journal.log(live.record, level, message)
+
+        try:
+            await prepare_box(template, live.agent, log_line, self._start_commands)
+        except (LayerError, AgentError) as failure:
+            await live.agent.aclose()
+            await live.box.kill()
+            await live.box.destroy()
+            raise ApiProblem(503, f"the sandbox could not start: {failure}") from None
 
     def _agent_for(self, record: SandboxRecord, box: Box) -> AgentClient:
         def on_process_event(event: AgentEvent) -> None:

@@ -27,6 +27,7 @@ from sandboxd.ports import port_resolver, start_port_proxy
 from sandboxd.private_files import prepare_data_dir, write_private_text
 from sandboxd.sampler import run_background
 from sandboxd.store import Store
+from sandboxd.templates.service import open_templates
 
 log = logging.getLogger(__name__)
 KEEP_ALIVE_S = 75  # as common load balancers (60 s) plus a margin
@@ -97,12 +98,14 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
     )
     for cleaned in await manager.start():
         log.warning("cleaned up after the last run: %s", cleaned)
+    templates = open_templates(settings, manager)
     try:
         api_listener = _listen(settings.host, settings.api_port)
         envd_listener = _listen(settings.host, settings.envd_port)
         ports_listener = _listen(settings.host, settings.ports_port)
     except OSError:
         # A port in use: leave no cgroup parent or mounts directory behind.
+        await templates.close()
         await manager.shutdown()
         store.close()
         raise
@@ -112,7 +115,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
         ports_domain=f"sandbox.localhost:{ports_listener.getsockname()[1]}",
     )
     servers = [
-        _server_for(create_api_app(manager, api_key)),
+        _server_for(create_api_app(manager, api_key, templates)),
         _server_for(create_envd_app(envd_resolver(manager), targets=envd_targets(manager))),
     ]
     write_private_text(
@@ -145,6 +148,7 @@ async def serve(settings: SandboxdSettings, out: TextIO = sys.stdout) -> None:
         out.write("sandboxd: stopping: killing every sandbox\n")
         out.flush()
         background.cancel()
+        await templates.close()
         await manager.shutdown()
         for server in servers:
             server.should_exit = True

@@ -55,6 +55,29 @@ CREATE TABLE IF NOT EXISTS team_samples (
     sandbox_start_rate REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS team_samples_by_time ON team_samples (ts_unix_s);
+-- Templates (sandboxd/templates/): made by CREATE IF NOT EXISTS, so an older store gains
+-- them at its next start. Records are JSON (sandboxd/templates/records.py).
+CREATE TABLE IF NOT EXISTS templates (
+    template_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS template_builds (
+    build_id TEXT PRIMARY KEY,
+    template_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS template_builds_by_template ON template_builds (template_id);
+CREATE TABLE IF NOT EXISTS template_build_logs (
+    build_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,             -- 0, 1, 2...: the offset the SDK's polling counts
+    entry TEXT NOT NULL,
+    PRIMARY KEY (build_id, seq)
+);
+CREATE TABLE IF NOT EXISTS template_layers (
+    layer_key TEXT PRIMARY KEY,
+    template_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 """
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -291,6 +314,82 @@ class Store:
             (start_s, end_s),
         ).fetchall()
         return [TeamSample(*row) for row in rows]
+
+    # --- templates ---------------------------------------------------------------------
+
+    def save_template(self, template_id: str, record: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO templates VALUES (?, ?)", (template_id, json.dumps(record))
+        )
+
+    def templates(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT record FROM templates").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def delete_template(self, template_id: str) -> None:
+        """The template, its builds and their logs (its layers: `delete_layer`)."""
+        with self._db:
+            self._db.execute(
+                "DELETE FROM template_build_logs WHERE build_id IN "
+                "(SELECT build_id FROM template_builds WHERE template_id = ?)",
+                (template_id,),
+            )
+            self._db.execute("DELETE FROM template_builds WHERE template_id = ?", (template_id,))
+            self._db.execute("DELETE FROM templates WHERE template_id = ?", (template_id,))
+
+    def save_build(self, build_id: str, template_id: str, record: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO template_builds VALUES (?, ?, ?)",
+            (build_id, template_id, json.dumps(record)),
+        )
+
+    def builds(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT record FROM template_builds ORDER BY rowid").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def delete_build(self, build_id: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM template_build_logs WHERE build_id = ?", (build_id,))
+            self._db.execute("DELETE FROM template_builds WHERE build_id = ?", (build_id,))
+
+    def add_build_log(self, build_id: str, seq: int, entry: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO template_build_logs VALUES (?, ?, ?)",
+            (build_id, seq, json.dumps(entry)),
+        )
+
+    def build_logs(self, build_id: str, from_seq: int, limit: int) -> list[tuple[int, Any]]:
+        """(seq, entry) of a build's log lines from `from_seq` on, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, entry FROM template_build_logs WHERE build_id = ? AND seq >= ? "
+            "ORDER BY seq LIMIT ?",
+            (build_id, from_seq, limit),
+        ).fetchall()
+        return [(seq, json.loads(entry)) for seq, entry in rows]
+
+    def forget_build_logs_before(self, build_id: str, seq: int) -> None:
+        self._db.execute(
+            "DELETE FROM template_build_logs WHERE build_id = ? AND seq < ?", (build_id, seq)
+        )
+
+    def last_build_log_seq(self, build_id: str) -> int | None:
+        row = self._db.execute(
+            "SELECT MAX(seq) FROM template_build_logs WHERE build_id = ?", (build_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def save_layer(self, layer_key: str, template_id: str, record: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO template_layers VALUES (?, ?, ?)",
+            (layer_key, template_id, json.dumps(record)),
+        )
+
+    def layers(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT record FROM template_layers").fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def delete_layer(self, layer_key: str) -> None:
+        self._db.execute("DELETE FROM template_layers WHERE layer_key = ?", (layer_key,))
 
     # --- retention ---------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from sandboxd.api import history, metrics, network, sandboxes, templates
+from sandboxd.api import history, metrics, network, sandboxes, template_builds, templates
 from sandboxd.auth import key_matches
 from sandboxd.manager import SandboxManager
 from sandboxd.problems import ApiProblem
+from sandboxd.templates.service import TemplateService
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,18 @@ class RequireApiKey(BaseHTTPMiddleware):
         self._api_key = api_key
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path != "/health" and not key_matches(
+        # An upload link is signed by sandboxd instead (sandboxd/templates/files.py): the SDK
+        # PUTs to it without the key, as to E2B's storage.
+        if not _keyless(request) and not key_matches(
             self._api_key, request.headers.get("x-api-key")
         ):
             return problem(401, "Invalid API key, the X-API-Key header must hold sandboxd's key")
         return await call_next(request)
+
+
+def _keyless(request: Request) -> bool:
+    path = request.url.path
+    return path == "/health" or (request.method == "PUT" and template_builds.is_upload_path(path))
 
 
 async def _on_problem(request: Request, error: Exception) -> Response:
@@ -62,8 +70,10 @@ async def _on_unexpected(request: Request, error: Exception) -> Response:
     return problem(500, f"internal error: {type(error).__name__}")
 
 
-def create_api_app(manager: SandboxManager, api_key: str) -> Starlette:
-    """The API app for `manager`, guarded by `api_key`."""
+def create_api_app(
+    manager: SandboxManager, api_key: str, template_service: TemplateService
+) -> Starlette:
+    """The API app for `manager` and `template_service`, guarded by `api_key`."""
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
@@ -72,6 +82,7 @@ def create_api_app(manager: SandboxManager, api_key: str) -> Starlette:
             *sandboxes.ROUTES,
             *network.ROUTES,
             *templates.ROUTES,
+            *template_builds.ROUTES,
         ],
         middleware=[Middleware(RequireApiKey, api_key=api_key)],
         exception_handlers={
@@ -81,4 +92,5 @@ def create_api_app(manager: SandboxManager, api_key: str) -> Starlette:
         },
     )
     app.state.manager = manager
+    app.state.templates = template_service
     return app
