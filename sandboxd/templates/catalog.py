@@ -52,7 +52,8 @@ class TemplateCatalog:
         """Builds that were running when sandboxd stopped end as errors; say which."""
         failed = []
         for build in self.builds.values():
-            if build.status in RUNNING_STATUSES:
+            # One never started (no start request yet) may still be started after this.
+            if build.status in RUNNING_STATUSES and build.request is not None:
                 self.finish(build, "error", {"message": RESTARTED})
                 failed.append(build.build_id)
         return failed
