@@ -33,6 +33,10 @@ NO_ROOT = (
 )
 
 LogSink = Callable[[str, str], None]  # (level, message)
+# The box's Python is Debian's, which refuses `pip install --user` (PEP 668) unless told:
+# a user-level install only writes the home, which is what a layer keeps, so steps allow it
+# (the SDK's `pip_install(..., g=False)` works as on E2B's images). A step's ENV wins.
+BUILD_ENV = {"PIP_BREAK_SYSTEM_PACKAGES": "1"}
 
 
 class StepFailed(Exception):
@@ -197,7 +201,7 @@ async def _must_succeed(
         agent,
         script,
         args,
-        envs=state.envs,
+        envs={**BUILD_ENV, **state.envs},
         cwd=state.workdir,
         timeout_s=timeout_s,
         on_line=output.line,
