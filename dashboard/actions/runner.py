@@ -85,6 +85,13 @@ def error_words(action: ActionName, error: E2BError) -> str:
         return "already gone (404)"
     if isinstance(error, ConflictError):
         return _CONFLICT_WORDS[action]
+    return api_error_words(error)
+
+
+def api_error_words(error: E2BError, check: str = "the sandbox's state") -> str:
+    """An API error in words, with its status code, whatever the action was (the words
+    that depend on the action, for 404 and 409, are the caller's). `check`: what to look
+    at when a request was sent but its answer lost."""
     if isinstance(error, RateLimitedError):
         if error.retry_after_s is None:
             return "rate limited by the API (429), try again shortly"
@@ -99,7 +106,7 @@ def error_words(action: ActionName, error: E2BError) -> str:
         return f"the API answered {error.status_code}: {error.message}"
     if isinstance(error, TransportError):
         # A request that left may have been acted on before the answer was lost.
-        unknown = "; it may have acted: check the sandbox's state" if error.request_sent else ""
+        unknown = f"; it may have acted: check {check}" if error.request_sent else ""
         return f"API unreachable: {error}{unknown}"
     return f"the API call failed: {error}"
 
@@ -119,6 +126,22 @@ class ActionRunner:
         self._client = client
         self._store = store
         self._clock = clock
+
+    @property
+    def client(self) -> E2BClient:
+        """The API client the actions go through; the template remedy and a template's
+        builds use it too (read-only mode has no runner, so neither is offered)."""
+        return self._client
+
+    @property
+    def store(self) -> MonitorStore:
+        """The store the actions are audited in."""
+        return self._store
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The clock of the audit."""
+        return self._clock
 
     def confirmation(
         self,
