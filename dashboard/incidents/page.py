@@ -11,9 +11,12 @@ from dashboard.common import page_support
 from dashboard.common.plain_text import literal
 from dashboard.incidents import data
 from dashboard.sandbox import data as sandbox_data
+from dashboard.templates import remedy_plans, remedy_ui
 
 monitor = page_support.monitor_or_stop()
 st.title("OOM incidents")
+remedy_ui.pending_dialog(monitor)
+remedy_ui.started_progress(monitor)
 period = st.segmented_control("Since", list(data.PERIODS), default="7 d", key="incidents_period")
 
 
@@ -66,6 +69,13 @@ if key:
                 st.columns(len(opened.figures)), opened.figures, strict=True
             ):
                 column.metric(label, value)
+            if opened.report.suggested_memory_mb is not None:
+                remedy_ui.remedy_button(
+                    monitor,
+                    remedy_plans.plan_for_incident(monitor.store, opened.report),
+                    "remedy_incident",
+                    "Its sandbox is no longer stored, so its template is not known.",
+                )
             st.plotly_chart(opened.memory_chart, key="incident_memory")
             st.markdown("**Log lines before the kill**")
             if opened.logs.empty:

@@ -3,11 +3,13 @@ suggested size, and the usage with its estimated cost, as text ready to show."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import streamlit as st
 
 from dashboard.common.metrics import MISSING, format_bytes
-from dashboard.common.ranges import TimeRange
+from dashboard.common.ranges import TimeRange, utc_text
 from dashboard.templates.rates import CostRates
 from dashboard.templates.suggestion import suggest_memory
 from storage import MonitorStore
@@ -57,6 +59,62 @@ USAGE_COLUMNS = {
     ),
 }
 USAGE_WITHOUT_COST = {k: v for k, v in USAGE_COLUMNS.items() if k != "cost"}
+
+
+CATALOG_COLUMNS = {
+    "name": st.column_config.TextColumn("Name", help="The template's first name (or alias)"),
+    "other_names": st.column_config.TextColumn("Other names and aliases"),
+    "template_id": st.column_config.TextColumn("Template ID"),
+    "cpu": st.column_config.TextColumn("CPU"),
+    "memory": st.column_config.TextColumn("Memory"),
+    "disk": st.column_config.TextColumn("Disk"),
+    "public": st.column_config.CheckboxColumn("Public"),
+    "builds": st.column_config.NumberColumn("Builds"),
+    "build_status": st.column_config.TextColumn(
+        "Last build", help="The status of the template's latest build"
+    ),
+    "updated": st.column_config.TextColumn(
+        "Updated", help="When the template last changed (a build finishing changes it)"
+    ),
+    "spawns": st.column_config.NumberColumn("Spawns", help="Sandboxes started from it"),
+    "last_spawned": st.column_config.TextColumn("Last spawned"),
+}
+
+
+def display_name(row: dict[str, object]) -> str:
+    """A catalog row's name: its first name, else its first alias, else its ID."""
+    for column in ("names", "aliases"):
+        listed = list(row[column])  # type: ignore[call-overload]
+        if listed:
+            return str(listed[0])
+    return str(row["template_id"])
+
+
+def catalog_table(catalog: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """`store.template_catalog()` as text ready to show (`CATALOG_COLUMNS`), one row per
+    template in the catalog's order."""
+    rows = []
+    for row in catalog.to_dict("records"):
+        name = display_name(row)
+        others = [n for n in dict.fromkeys([*row["names"], *row["aliases"]]) if n != name]
+        last_spawned = row["last_spawned_at"]
+        rows.append(
+            {
+                "name": name,
+                "other_names": ", ".join(str(n) for n in others),
+                "template_id": str(row["template_id"]),
+                "cpu": f"{row['cpu_count']} vCPU",
+                "memory": f"{row['memory_mb']} MiB",
+                "disk": f"{row['disk_size_mb']} MiB",
+                "public": bool(row["public"]),
+                "builds": int(row["build_count"]),
+                "build_status": str(row["build_status"]),
+                "updated": utc_text(row["updated_at"], now),
+                "spawns": int(row["spawn_count"]),
+                "last_spawned": MISSING if pd.isna(last_spawned) else utc_text(last_spawned, now),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(CATALOG_COLUMNS))
 
 
 def group_key(choice: str) -> str | None:

@@ -17,7 +17,7 @@ from storage import MonitorStore
 from storage.rows import CollectorRun
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ["overview", "sandboxes", "sandbox", "incidents", "events"]
+PAGES = ["overview", "sandboxes", "sandbox", "incidents", "templates", "events"]
 
 
 @pytest.fixture

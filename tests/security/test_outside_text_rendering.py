@@ -2,10 +2,11 @@
 
 A store holds what a sandbox and its creator can write: a log line and a command line,
 an old incident whose evidence quotes a log line, a process name, metadata, template and
-alias names, a kill reason; the pages' URLs carry the same text. The real dashboard serves
-them to Debian's chromium. Each page must show the text literally, draw no image or link
-from it, and the browser must send no request to the image URL in it (a real HTTP listener
-on 127.0.0.1 counts requests). Exports keep formula-like cells as text.
+alias names (of sandboxes and in the template catalog), a kill reason; the pages' URLs
+carry the same text. The real dashboard serves them to Debian's chromium. Each page must
+show the text literally, draw no image or link from it, and the browser must send no
+request to the image URL in it (a real HTTP listener on 127.0.0.1 counts requests).
+Exports keep formula-like cells as text.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from dashboard.common.plain_text import csv_cell, literal
 from dashboard.incidents.report import build_report, export_csv_zip, incident_key
 from storage import MonitorStore
-from storage.rows import EventRow, IncidentRow, LogLineRow, SandboxEndRow, SandboxRow
+from storage.rows import (
+    EventRow,
+    IncidentRow,
+    LogLineRow,
+    SandboxEndRow,
+    SandboxRow,
+    TemplateRow,
+)
 from tests.dashboard.browser import CHROMIUM, CHROMIUM_ARGS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -148,6 +156,16 @@ def fill(path: Path, base_url: str, now: datetime) -> dict[str, str]:
                 )
             ]
         )
+        # The template catalog: a name and an alias as the API lists them.
+        store.replace_templates(
+            [
+                TemplateRow(
+                    "crafted-template", "build-1", [texts["template"]], [texts["alias"]],
+                    1, 128, 512, False, 1, "ready", 1, None,
+                    now - timedelta(days=1), now - timedelta(hours=1), "0.2.0", now,
+                )
+            ]
+        )  # fmt: skip
         incident = store.sandbox_incidents(SANDBOX_ID).to_dict("records")[0]
     texts["key"] = incident_key(incident)
     return texts
@@ -236,6 +254,14 @@ def test_pages_show_outside_text_as_text_and_fetch_nothing(
             [texts[what] for what in ("template", "alias", "metadata", "reason", "evidence")],
             base_url,
             in_tables=[texts["log"]],
+        ).close()
+        # The catalog's names and the fit table's template, in their tables' cells.
+        shown(
+            browser,
+            f"{url}/templates",
+            [],
+            base_url,
+            in_tables=[texts["template"], texts["alias"]],
         ).close()
         # The same text in a link someone sends the operator.
         for path in ("sandbox?id=", "incidents?incident="):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from storage import MonitorStore
-from storage.rows import IncidentRow, SampleRow, SandboxRow
+from storage.rows import IncidentRow, SampleRow, SandboxRow, TemplateRow
 
 MIB = 2**20
 TEMPLATE = "small"
@@ -72,3 +72,35 @@ def fill(path: Path, now: datetime) -> None:
                 )
             ]
         )
+
+
+def catalog_row(
+    template_id: str, names: list[str], now: datetime, **changes: object
+) -> TemplateRow:
+    """A template as the catalog holds it, listed at `now`."""
+    fields: dict[str, object] = {
+        "template_id": template_id,
+        "build_id": f"{template_id}-build-1",
+        "names": names,
+        "aliases": names,
+        "cpu_count": 1,
+        "memory_mb": 512,
+        "disk_size_mb": 1024,
+        "public": False,
+        "build_count": 2,
+        "build_status": "ready",
+        "spawn_count": 5,
+        "last_spawned_at": now - timedelta(minutes=5),
+        "created_at": now - timedelta(days=2),
+        "updated_at": now - timedelta(days=1),
+        "envd_version": "0.2.0",
+        "listed_at": now,
+    }
+    fields.update(changes)
+    return TemplateRow(**fields)  # type: ignore[arg-type]
+
+
+def add_catalog(path: Path, now: datetime, *extra: TemplateRow) -> None:
+    """The catalog: template "small" (1 vCPU, 512 MiB, as its sandboxes) and `extra`."""
+    with contextlib.closing(MonitorStore.open(path)) as store:
+        store.replace_templates([catalog_row(TEMPLATE, [TEMPLATE], now), *extra])

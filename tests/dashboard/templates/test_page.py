@@ -7,29 +7,50 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.actions.runner import ActionRunner
+from dashboard.actions.template_remedy import AUDIT_ACTION
 from dashboard.serving import runtime
 from dashboard.serving.auth import Logins
 from dashboard.templates.rates import CostRates
+from dashboard.templates.remedy_ui import BUTTON_LABEL
+from sandscope.clients import open_client
+from sandscope.settings import load_settings
 from storage import MonitorStore
 from tests.dashboard.templates.known_store import (
     HEADROOM_TEXT,
     P95_TEXT,
     SUGGESTED_TEXT,
     TEMPLATE,
+    add_catalog,
+    catalog_row,
     fill,
 )
 
 APP = str(Path(__file__).resolve().parents[3] / "dashboard" / "app.py")
 
 
-def _install(path: Path, rates: CostRates | None) -> Iterator[runtime.Monitor]:
+def _install(
+    path: Path, rates: CostRates | None, with_actions: bool = False
+) -> Iterator[runtime.Monitor]:
     store = MonitorStore.open(path)
+    # An API that is not there (nothing listens on port 9): every call fails, in words.
+    client = open_client(
+        load_settings(
+            {
+                "E2B_API_KEY": "e2b_" + "0" * 40,
+                "E2B_API_URL": "http://127.0.0.1:9",
+                "SANDSCOPE_MAX_ATTEMPTS": "1",
+            },
+            secrets_file=None,
+        )
+    )
     monitor = runtime.Monitor(
         store=store,
-        actions=None,
+        actions=ActionRunner(client, store) if with_actions else None,
         logins=Logins(users={}),
         poll_interval_s=5.0,
         target_description="known samples (tests)",
@@ -38,6 +59,7 @@ def _install(path: Path, rates: CostRates | None) -> Iterator[runtime.Monitor]:
     runtime.install(monitor)
     yield monitor
     runtime.install(None)
+    client.close()
     store.close()
 
 
@@ -46,6 +68,16 @@ def known_monitor(tmp_path: Path) -> Iterator[runtime.Monitor]:
     path = tmp_path / "known.duckdb"
     fill(path, datetime.now(UTC))
     yield from _install(path, CostRates(per_vcpu_hour=1.0, per_gib_hour=2.0))
+
+
+@pytest.fixture
+def catalog_monitor(tmp_path: Path) -> Iterator[runtime.Monitor]:
+    """The known store with its catalog, and actions through an API that is down."""
+    path = tmp_path / "known.duckdb"
+    now = datetime.now(UTC)
+    fill(path, now)
+    add_catalog(path, now, catalog_row("big1", ["team/big", "big"], now, public=True))
+    yield from _install(path, None, with_actions=True)
 
 
 @pytest.fixture
@@ -61,11 +93,20 @@ def open_page() -> AppTest:
     return app
 
 
+def table(app: AppTest, column: str) -> pd.DataFrame:
+    """The page's table that has `column` (AppTest does not keep a table's key)."""
+    for element in app.dataframe:
+        if column in element.value.columns:
+            frame: pd.DataFrame = element.value
+            return frame
+    raise AssertionError(f"no table with a {column} column")
+
+
 def test_the_fit_table_shows_known_percentiles_and_the_suggestion(
     known_monitor: runtime.Monitor,
 ) -> None:
     app = open_page()
-    fit = app.dataframe[0].value
+    fit = table(app, "peak_p95")
     row = fit.set_index("group_value").loc[TEMPLATE]
     assert row["sandboxes"] == 5
     assert row["memory"] == "512 MiB"
@@ -73,7 +114,7 @@ def test_the_fit_table_shows_known_percentiles_and_the_suggestion(
     assert row["headroom"] == HEADROOM_TEXT
     assert row["ooms_per_100"] == "20.0"
     assert row["suggested"] == SUGGESTED_TEXT
-    usage = app.dataframe[1].value.set_index("group_value")
+    usage = table(app, "vcpu_hours").set_index("group_value")
     # Five sandboxes of 1 vCPU and 0.5 GiB alive for the last hour of the 24 h range.
     assert usage.loc[TEMPLATE, "vcpu_hours"] == pytest.approx(5.0, rel=1e-3)
     assert usage.loc[TEMPLATE, "gib_hours"] == pytest.approx(2.5, rel=1e-3)
@@ -86,7 +127,7 @@ def test_grouping_by_a_metadata_key(known_monitor: runtime.Monitor) -> None:
     assert group.options == ["Template", "agent"]
     group.set_value("agent").run()
     assert not app.exception, [e.value for e in app.exception]
-    fit = app.dataframe[0].value.set_index("group_value")
+    fit = table(app, "peak_p95").set_index("group_value")
     assert list(fit.index) == ["odd", "even"]  # most sandboxes first
     assert fit.loc["even", "peak_max"] == "400 MiB"
     assert fit.loc["odd", "ooms_per_100"] == "33.3"
@@ -95,5 +136,68 @@ def test_grouping_by_a_metadata_key(known_monitor: runtime.Monitor) -> None:
 def test_an_empty_store_says_so(empty_monitor: runtime.Monitor) -> None:
     app = open_page()
     infos = [str(info.value) for info in app.info]
+    assert any(info.startswith("No template listed yet") for info in infos)
     assert "No sandbox started in this range." in infos
     assert "No sandbox was alive in this range." in infos
+
+
+def _shown(app: AppTest) -> str:
+    kinds = ("markdown", "caption", "info", "warning", "error", "success")
+    return "\n".join(str(e.value) for kind in kinds for e in app.get(kind))
+
+
+def test_the_catalog_lists_every_template_and_opens_one(
+    catalog_monitor: runtime.Monitor,
+) -> None:
+    app = open_page()
+    catalog = table(app, "other_names").set_index("template_id")
+    assert list(catalog.index) == [TEMPLATE, "big1"]  # by name: "small" before "team/big"
+    big = catalog.loc["big1"]
+    assert (big["name"], big["other_names"], big["public"]) == ("team/big", "big", True)
+    small = catalog.loc[TEMPLATE]
+    assert (small["cpu"], small["memory"], small["disk"]) == ("1 vCPU", "512 MiB", "1024 MiB")
+    assert (small["builds"], small["build_status"], small["spawns"]) == (2, "ready", 5)
+
+    app.selectbox(key="templates_open").set_value(TEMPLATE).run()
+    assert not app.exception, [e.value for e in app.exception]
+    shown = _shown(app)
+    # Builds are read from the API, which is down here: said in words.
+    assert "The template's builds could not be read" in shown and "unreachable" in shown
+    assert "Suggested: 1024 MiB" in shown
+
+
+def test_the_remedy_from_a_template_says_what_it_creates_and_audits_a_failure(
+    catalog_monitor: runtime.Monitor,
+) -> None:
+    app = open_page()
+    app.selectbox(key="templates_open").set_value(TEMPLATE).run()
+    app.button(key="remedy_template").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    dialog = _shown(app)
+    assert (
+        "Create a new template named `small-1024`, built from template `small` with nothing "
+        "added, with 1024 MiB of memory (was 512 MiB) and 1 vCPU." in dialog
+    )
+    # Per-sandbox CPU peaks 10..50 %: p95 48 %.
+    assert "vCPUs kept: not CPU-bound (the p95 of its sandboxes' peak CPU 48 %" in dialog
+
+    app.button(key="remedy_create").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    errors = " ".join(str(e.value) for e in app.error)
+    assert "not created: API unreachable" in errors
+    audit = catalog_monitor.store.actions_latest(10)
+    (row,) = audit[audit["action"] == AUDIT_ACTION].to_dict("records")
+    assert row["outcome"] == "failed" and "not created: API unreachable" in row["detail"]
+
+
+def test_read_only_mode_shows_the_catalog_without_builds_or_remedy(tmp_path: Path) -> None:
+    path = tmp_path / "known.duckdb"
+    now = datetime.now(UTC)
+    fill(path, now)
+    add_catalog(path, now)
+    for _ in _install(path, None, with_actions=False):
+        app = open_page()
+        app.selectbox(key="templates_open").set_value(TEMPLATE).run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert "which read-only mode does not call" in _shown(app)
+        assert BUTTON_LABEL not in {b.label for b in app.button}
