@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 from e2b import AsyncSandbox, AsyncTemplate, BuildException, Sandbox, Template, wait_for_file
+from e2b.template.main import TemplateClass
+from e2b.template.types import BuildInfo
 
 from sandboxd.testing import RunningSandboxd
 
@@ -36,10 +38,16 @@ def sandbox_of(name: str) -> Iterator[Sandbox]:
         sandbox.kill()
 
 
-def _build(template: object, name: str, **options: object) -> tuple[object, list[str]]:
+def _build(
+    template: TemplateClass, name: str, *, memory_mb: int | None = None, skip_cache: bool = False
+) -> tuple[BuildInfo, list[str]]:
     logs: list[str] = []
-    info = Template.build(  # type: ignore[call-overload]
-        template, name, on_build_logs=lambda entry: logs.append(entry.message), **options
+    info = Template.build(
+        template,
+        name,
+        memory_mb=memory_mb,
+        skip_cache=skip_cache,
+        on_build_logs=lambda entry: logs.append(entry.message),
     )
     return info, logs
 
@@ -166,10 +174,10 @@ def test_a_template_builds_on_a_built_template(sdk_env: None) -> None:
     ids=["pip-global", "apt", "user-root", "other-image", "unknown-parent"],
 )
 def test_what_cannot_be_built_here_fails_and_says_why(
-    sdk_env: None, template: object, expected: str
+    sdk_env: None, template: TemplateClass, expected: str
 ) -> None:
     with pytest.raises(BuildException, match=expected):
-        Template.build(template, "build-refused")  # type: ignore[call-overload]
+        Template.build(template, "build-refused")
 
 
 def test_start_and_ready_commands(sdk_env: None, api: httpx.Client) -> None:
