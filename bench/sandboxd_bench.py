@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from e2b import Sandbox
+from e2b import Sandbox, Template
 from percentiles import percentile  # bench/percentiles.py, beside this script
 
 from sandboxd.testing import RunningSandboxd, running_sandboxd
@@ -64,9 +64,9 @@ class Row:
 # --- sandboxes --------------------------------------------------------------------------
 
 
-def create(api: httpx.Client, headers: dict[str, str] | None = None) -> str:
-    """A new running sandbox from `base`; its ID."""
-    body = {"templateID": "base", "timeout": SANDBOX_TIMEOUT_S}
+def create(api: httpx.Client, headers: dict[str, str] | None = None, template: str = "base") -> str:
+    """A new running sandbox from `template`; its ID."""
+    body = {"templateID": template, "timeout": SANDBOX_TIMEOUT_S}
     created = api.post("/sandboxes", json=body, headers=headers)
     if created.status_code != 201:
         raise RuntimeError(f"create answered {created.status_code}: {created.text}")
@@ -100,13 +100,17 @@ class CreateTimes:
 
 
 def measure_creates(
-    server: RunningSandboxd, api: httpx.Client, count: int, headers: dict[str, str] | None = None
+    server: RunningSandboxd,
+    api: httpx.Client,
+    count: int,
+    headers: dict[str, str] | None = None,
+    template: str = "base",
 ) -> CreateTimes:
     """`count` creates (after a few unrecorded ones), one at a time, each killed after."""
     times = CreateTimes([], [])
     for index in range(WARMUP_CREATES + count):
         started = time.perf_counter()
-        sandbox_id = create(api, headers)
+        sandbox_id = create(api, headers, template)
         answered = time.perf_counter()
         try:
             sdk_sandbox(server, sandbox_id).commands.run("true")
@@ -117,6 +121,32 @@ def measure_creates(
             times.to_201_ms.append((answered - started) * 1000)
             times.to_first_command_ms.append((commanded - started) * 1000)
     return times
+
+
+# --- (1b) a built template: its build, and creates from it -------------------------------
+
+BUILT_TEMPLATE = "bench-built"
+# A small package from PyPI (no dependencies) and a file: the issue's two-step build.
+PIP_PACKAGE = "six==1.16.0"
+
+
+def build_template(server: RunningSandboxd, context_dir: Path) -> float:
+    """Build BUILT_TEMPLATE through the official SDK (a user-level pip install of
+    PIP_PACKAGE from PyPI and a COPY); seconds from the SDK's first call to ready."""
+    (context_dir / "app.py").write_text("print('hello from the template')\n")
+    template = (
+        Template(file_context_path=str(context_dir))
+        .from_template("base")
+        .pip_install(PIP_PACKAGE, g=False)
+        .copy("app.py", "/home/user/")
+    )
+    started = time.perf_counter()
+    Template.build(template, BUILT_TEMPLATE, api_key=server.api_key, api_url=server.api_url)
+    return time.perf_counter() - started
+
+
+def build_row(build_s: float) -> Row:
+    return Row("template build: pip install + COPY", "1", f"{build_s:.1f} s", "-", "-", "-")
 
 
 # --- (2) GET /sandboxes/{id} ------------------------------------------------------------
@@ -285,6 +315,10 @@ def measure_all(
     say(f"create to running: {args.creates} creates, then as many on new connections")
     creates = measure_creates(server, api, args.creates)
     creates_new = measure_creates(server, api, args.creates, NEW_CONNECTION)
+    say(f"a built template: one build, then {args.creates} creates from it")
+    with tempfile.TemporaryDirectory(prefix="sandboxd-bench-context-") as context_dir:
+        build_s = build_template(server, Path(context_dir))
+    built = measure_creates(server, api, args.creates, template=BUILT_TEMPLATE)
     say(f"GET /sandboxes/{{id}}: {args.gets} requests, then as many on new connections")
     gets_ms = measure_gets(api, args.gets)
     gets_new_ms = measure_gets(api, args.gets, NEW_CONNECTION)
@@ -301,6 +335,13 @@ def measure_all(
         latency_row(
             "create: POST -> first SDK command", creates.to_first_command_ms, CREATE_TARGET_MS
         ),
+        latency_row("create from a built template -> 201", built.to_201_ms, CREATE_TARGET_MS),
+        latency_row(
+            "create from a built template -> command",
+            built.to_first_command_ms,
+            CREATE_TARGET_MS,
+        ),
+        build_row(build_s),
         latency_row("GET /sandboxes/{id}, keep-alive", gets_ms, GET_TARGET_MS),
         latency_row("create: POST -> 201, new connection", creates_new.to_201_ms, None),
         latency_row("GET /sandboxes/{id}, new connection", gets_new_ms, None),
