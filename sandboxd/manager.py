@@ -211,7 +211,7 @@ class SandboxManager:
 
         try:
             await prepare_box(template, live.agent, log_line, self._start_commands)
-        except (LayerError, AgentError) as failure:
+        except (LayerError, AgentError, OSError) as failure:  # OSError: its layer file gone
             await live.agent.aclose()
             await live.box.kill()
             await live.box.destroy()

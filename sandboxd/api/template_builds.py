@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -137,8 +138,6 @@ async def build_logs(request: Request) -> Response:
 
 
 def _in_direction(entry: dict[str, object], cursor_ms: int, direction: str) -> bool:
-    from datetime import datetime
-
     at_ms = int(
         datetime.fromisoformat(str(entry["timestamp"]).replace("Z", "+00:00")).timestamp() * 1000
     )

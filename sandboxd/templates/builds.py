@@ -118,10 +118,10 @@ class TemplateBuilds:
         self._tasks[build.build_id] = asyncio.create_task(self._run(template, build))
 
     def cancel_template(self, template_id: str) -> None:
+        """Stop the template's running builds (before it is deleted)."""
         for build_id, task in list(self._tasks.items()):
-            if self.catalog.builds.get(build_id, None) is None or (
-                self.catalog.builds[build_id].template_id == template_id
-            ):
+            build = self.catalog.builds.get(build_id)
+            if build is not None and build.template_id == template_id:
                 task.cancel()
 
     async def shutdown(self) -> None:

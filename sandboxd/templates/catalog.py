@@ -47,6 +47,11 @@ class TemplateCatalog:
             if build.template_id in self.templates:
                 self.builds[build.build_id] = build
         self.layers = {data["layer_key"]: LayerEntry.from_json(data) for data in store.layers()}
+        # A layer file whose record never got written (a build stopped mid-step) goes, and
+        # so does a copy that a killed sandboxd left half done.
+        self.remove_unused_layer_files()
+        for partial in layers_dir.glob(".*.partial"):
+            partial.unlink(missing_ok=True)
 
     def fail_unfinished(self) -> list[str]:
         """Builds that were running when sandboxd stopped end as errors; say which."""

@@ -51,6 +51,8 @@ class ContextFiles:
         self.directory = directory
         self.max_bytes = max_bytes
         self._key = _load_or_create_key(directory / "upload_key")
+        for partial in directory.glob(".*.partial"):  # uploads cut off by a killed sandboxd
+            partial.unlink(missing_ok=True)
 
     def path(self, files_hash: str) -> Path:
         assert is_files_hash(files_hash)
