@@ -126,8 +126,9 @@ def measure_creates(
 # --- (1b) a built template: its build, and creates from it -------------------------------
 
 BUILT_TEMPLATE = "bench-built"
-# A small package from PyPI (no dependencies) and a file: the two-step build.
-PIP_PACKAGE = "six==1.16.0"
+# A small package from PyPI (no dependencies, not in the host's Debian userland, which the
+# box shares) and a file: the two-step build.
+PIP_PACKAGE = "tomli_w==1.0.0"
 
 
 def build_template(server: RunningSandboxd, context_dir: Path) -> float:

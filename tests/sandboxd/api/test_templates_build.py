@@ -231,16 +231,20 @@ def _pypi_reachable() -> bool:
 def test_a_user_level_pip_install_from_pypi(sdk_env: None, context: Path) -> None:
     if not _pypi_reachable():
         pytest.skip("pypi.org is not reachable from this machine")
+    # tomli_w: small, pure Python, no dependencies, and not in the host's Debian userland
+    # (which the box shares), so only the build's install can make it importable.
     template = (
         Template(file_context_path=str(context))
         .from_template("base")
-        .pip_install("six==1.16.0", g=False)
+        .pip_install("tomli_w==1.0.0", g=False)
         .copy("hello.txt", "/home/user/")
     )
 
     _build(template, "build-pip")
 
     with sandbox_of("build-pip") as sandbox:
-        result = sandbox.commands.run("python3 -c 'import six; print(six.__version__)'")
-        assert result.stdout.strip() == "1.16.0"
+        where = "import tomli_w; print(tomli_w.__file__); print(tomli_w.dumps({'a': 1}))"
+        result = sandbox.commands.run(f'python3 -c "{where}"')
+        assert result.stdout.startswith("/home/user/.local/lib/python3")
+        assert "a = 1" in result.stdout
         assert sandbox.files.read("/home/user/hello.txt") == "hello from the build context\n"
