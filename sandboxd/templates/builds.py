@@ -200,7 +200,10 @@ class TemplateBuilds:
             build, "info", f"FROM template {parent.alias} (build {parent.build_id})", BASE_STEP
         )
         steps: list[dict[str, Any]] = request["steps"]
-        key = hashlib.sha256(f"parent {parent.template_id} {parent.build_id}".encode()).hexdigest()
+        # Keys start from the template itself: its layers (and their files) are its own,
+        # so deleting another template with the same parent and steps leaves them alone.
+        root = f"template {template.template_id} parent {parent.template_id} {parent.build_id}"
+        key = hashlib.sha256(root.encode()).hexdigest()
         parent_layer = LayerEntry(
             layer_key=key,
             template_id=template.template_id,
@@ -307,13 +310,20 @@ class TemplateBuilds:
     ) -> LayerEntry:
         home_tar = last.home_tar
         size = last.size_bytes
-        if step["type"] in STEP_FILES_TYPES:
-            home_tar = f"{key}.tar"
+        if step["type"] not in STEP_FILES_TYPES:
+            layer = LayerEntry(key, template.template_id, home_tar, state, size)
+            self.catalog.add_layer(layer)
+            return layer
+        home_tar = f"{key}.tar"
+        self.catalog.pending_files.add(home_tar)
+        try:
             size = await capture_home(
                 agent, self.catalog.layers_dir / home_tar, self.max_layer_bytes, self.timeout_s
             )
-        layer = LayerEntry(key, template.template_id, home_tar, state, size)
-        self.catalog.add_layer(layer)
+            layer = LayerEntry(key, template.template_id, home_tar, state, size)
+            self.catalog.add_layer(layer)
+        finally:
+            self.catalog.pending_files.discard(home_tar)
         return layer
 
     async def _finalize(self, build: BuildEntry, agent: Any, state: StepState) -> None:

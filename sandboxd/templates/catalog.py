@@ -26,6 +26,9 @@ TEMPLATE_ID_ALPHABET = string.ascii_lowercase + string.digits
 TEMPLATE_ID_LENGTH = 20
 # Builds kept per template (the newest, and every build a tag points at).
 MAX_BUILDS_PER_TEMPLATE = 50
+# Layers kept per template: past it the oldest that no build ends on go (the step cache
+# then reruns their steps) and so do their files once nothing else refers to them.
+MAX_LAYERS_PER_TEMPLATE = 100
 RESTARTED = "sandboxd restarted while the build ran"
 
 
@@ -47,6 +50,8 @@ class TemplateCatalog:
             if build.template_id in self.templates:
                 self.builds[build.build_id] = build
         self.layers = {data["layer_key"]: LayerEntry.from_json(data) for data in store.layers()}
+        # Layer files a build is writing, not yet in a layer record: never removed as unused.
+        self.pending_files: set[str] = set()
         # A layer file whose record never got written (a build stopped mid-step) goes, and
         # so does a copy that a killed sandboxd left half done.
         self.remove_unused_layer_files()
@@ -160,7 +165,7 @@ class TemplateCatalog:
         self.remove_unused_layer_files()
 
     def remove_unused_layer_files(self) -> None:
-        used = {layer.home_tar for layer in self.layers.values()}
+        used = {layer.home_tar for layer in self.layers.values()} | self.pending_files
         for path in self.layers_dir.glob("*.tar"):
             if path.name not in used:
                 path.unlink(missing_ok=True)
@@ -198,8 +203,23 @@ class TemplateCatalog:
         return None if layer.home_tar is None else self.layers_dir / layer.home_tar
 
     def add_layer(self, layer: LayerEntry) -> None:
+        if not layer.created_at:
+            layer.created_at = iso(self.clock())
         self.layers[layer.layer_key] = layer
         self.store.save_layer(layer.layer_key, layer.template_id, layer.to_json())
+        self._forget_old_layers(layer.template_id)
+
+    def _forget_old_layers(self, template_id: str) -> None:
+        own = [layer for layer in self.layers.values() if layer.template_id == template_id]
+        if len(own) <= MAX_LAYERS_PER_TEMPLATE:
+            return
+        ends = {build.layer_key for build in self.builds.values()}
+        own.sort(key=lambda layer: layer.created_at)
+        for layer in own[: len(own) - MAX_LAYERS_PER_TEMPLATE]:
+            if layer.layer_key not in ends:
+                del self.layers[layer.layer_key]
+                self.store.delete_layer(layer.layer_key)
+        self.remove_unused_layer_files()
 
     # --- what sandboxes start from -----------------------------------------------------
 

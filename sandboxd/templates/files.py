@@ -27,6 +27,10 @@ from urllib.parse import quote, urlencode
 from sandboxd.private_files import DIR_MODE, FILE_MODE
 
 LINK_LIFETIME_S = 3600  # as long as the SDK's own upload timeout
+# Uploads kept, like E2B's file cache: past either bound the oldest go (a build that still
+# needed one then fails saying its files were never uploaded, and the SDK uploads again).
+MAX_KEPT_FILES = 200
+MAX_KEPT_UPLOADS = 4  # the total kept is at most this many times the upload limit
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 INVALID = "invalid upload signature"
@@ -99,7 +103,24 @@ class ContextFiles:
             os.replace(partial, self.path(files_hash))
         finally:
             partial.unlink(missing_ok=True)
+        self._evict_oldest(keep=self.path(files_hash))
         return size
+
+    def _evict_oldest(self, keep: Path) -> None:
+        kept = []
+        for path in self.directory.glob("*.tar"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            kept.append((stat.st_mtime, stat.st_size, path))
+        kept.sort(reverse=True)  # newest first
+        total_bytes = 0
+        for index, (_, size, path) in enumerate(kept):
+            total_bytes += size
+            too_many = index >= MAX_KEPT_FILES or total_bytes > MAX_KEPT_UPLOADS * self.max_bytes
+            if too_many and path != keep:
+                path.unlink(missing_ok=True)
 
     def _signature(self, template_id: str, files_hash: str, expires: str) -> str:
         message = f"{template_id}\n{files_hash}\n{expires}".encode()

@@ -87,6 +87,7 @@ class LayerEntry:
     home_tar: str | None
     state: StepState
     size_bytes: int = 0
+    created_at: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
