@@ -350,7 +350,10 @@ class TemplateBuilds:
             self.log(
                 build, "info", f"Waiting for the ready command: {build.ready_cmd}", FINALIZE_STEP
             )
-            if not await wait_ready(agent, probe, READY_TIMEOUT_S):
+            last_output: list[str] = []
+            if not await wait_ready(agent, probe, READY_TIMEOUT_S, last_output):
+                for line in last_output:
+                    self.log(build, "error", line, FINALIZE_STEP)
                 raise BuildError(
                     f"the ready command did not succeed within {READY_TIMEOUT_S:.0f} s",
                     FINALIZE_STEP,

@@ -9,6 +9,7 @@ create answers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ READY_POLL_S = 0.2
 READY_RUN_TIMEOUT_S = 5.0
 LAYER_TIMEOUT_S = 120.0
 MAX_START_LOG_LINES = 500
+READY_OUTPUT_LINES = 20  # of the ready command's last run, logged when it never succeeds
 
 LogLine = Callable[[str, str], None]  # (level, message) into the sandbox's log
 
@@ -43,27 +45,41 @@ async def prepare_box(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if template.ready_cmd:
-        if await wait_ready(agent, template, READY_TIMEOUT_S):
+        last_output: list[str] = []
+        if await wait_ready(agent, template, READY_TIMEOUT_S, last_output):
             log("info", "the template's ready command succeeded")
-        else:
-            log("warn", f"the template's ready command did not succeed in {READY_TIMEOUT_S:.0f} s")
+            return
+        log("warn", f"the template's ready command did not succeed in {READY_TIMEOUT_S:.0f} s")
+        for line in last_output:
+            log("warn", f"ready command: {line}")
 
 
-async def wait_ready(agent: AgentClient, template: Template, timeout_s: float) -> bool:
-    """Run the ready command until it exits 0 (True) or `timeout_s` has passed (False)."""
+async def wait_ready(
+    agent: AgentClient, template: Template, timeout_s: float, last_output: list[str] | None = None
+) -> bool:
+    """Run the ready command until it exits 0 (True) or `timeout_s` has passed (False).
+    `last_output` gets the last READY_OUTPUT_LINES lines of the last run, to say why."""
     assert template.ready_cmd is not None
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
+        output: collections.deque[str] = collections.deque(maxlen=READY_OUTPUT_LINES)
+
+        def keep(stream: str, line: str, output: collections.deque[str] = output) -> None:
+            output.append(line)
+
         end = await run_script(
             agent,
             template.ready_cmd,
             envs=template.envs,
             cwd=template.workdir,
             timeout_s=min(READY_RUN_TIMEOUT_S, remaining),
+            on_line=keep,
         )
+        if last_output is not None:
+            last_output[:] = [*output, f"(ready command: {end.status})"]
         if end.exit_code == 0:
             return True
         await asyncio.sleep(min(READY_POLL_S, max(0.0, deadline - time.monotonic())))
