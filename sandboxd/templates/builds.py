@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sandboxd.agent.messages import AgentError
 from sandboxd.manager import SandboxManager
 from sandboxd.planning import CreateRequest
 from sandboxd.problems import ApiProblem
@@ -289,6 +290,12 @@ class TemplateBuilds:
                         self.timeout_s,
                     )
                     last = await self._keep_layer(template, agent, keys[index], step, state, last)
+                except AgentError as broken:  # the box ended under the step (OOM, say)
+                    raise BuildError(
+                        f"step {name} ({describe(step)}): the build box ended or its agent "
+                        f"failed ({broken}); more memory (memory_mb) may help",
+                        name,
+                    ) from None
                 except (StepFailed, LayerError) as failed:
                     raise BuildError(
                         f"step {name} ({describe(step)}) failed: {failed}", name

@@ -248,3 +248,10 @@ def test_a_user_level_pip_install_from_pypi(sdk_env: None, context: Path) -> Non
         assert result.stdout.startswith("/home/user/.local/lib/python3")
         assert "a = 1" in result.stdout
         assert sandbox.files.read("/home/user/hello.txt") == "hello from the build context\n"
+
+
+def test_a_step_past_the_build_s_memory_fails_the_build(sdk_env: None) -> None:
+    template = Template().from_template("base").run_cmd("python3 -c 'b = bytearray(1 << 30)'")
+
+    with pytest.raises(BuildException, match="step 1"):
+        Template.build(template, "build-oom", memory_mb=128)
