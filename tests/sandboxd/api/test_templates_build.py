@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -255,3 +256,30 @@ def test_a_step_past_the_build_s_memory_fails_the_build(sdk_env: None) -> None:
 
     with pytest.raises(BuildException, match="step 1"):
         Template.build(template, "build-oom", memory_mb=128)
+
+
+def test_build_logs_by_time_direction_and_level(sdk_env: None, api: httpx.Client) -> None:
+    template = Template().from_template("base").run_cmd("echo one; echo two; exit 1")
+    with pytest.raises(BuildException):
+        Template.build(template, "build-logs")
+    template_id = api.get("/templates/aliases/build-logs").json()["templateID"]
+    build_id = api.get(f"/templates/{template_id}").json()["builds"][0]["buildID"]
+    path = f"/templates/{template_id}/builds/{build_id}/logs"
+
+    forward = api.get(path, params={"limit": 100}).json()["logs"]
+    backward = api.get(path, params={"direction": "backward", "limit": 2}).json()["logs"]
+    errors = api.get(path, params={"level": "error"}).json()["logs"]
+    last_ms = _ms(forward[-1]["timestamp"])
+    after_last = api.get(path, params={"cursor": last_ms + 1}).json()["logs"]
+    bad = api.get(path, params={"direction": "sideways"})
+
+    messages = [entry["message"] for entry in forward]
+    assert messages.index("one") < messages.index("two")
+    assert [entry["message"] for entry in backward] == messages[::-1][:2]
+    assert errors and all(entry["level"] == "error" for entry in errors)
+    assert after_last == []
+    assert bad.status_code == 400
+
+
+def _ms(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
