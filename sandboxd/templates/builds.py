@@ -351,7 +351,7 @@ class TemplateBuilds:
         if build.start_cmd:
             self.log(build, "info", f"Start command: {build.start_cmd}", FINALIZE_STEP)
             await agent.start_process(
-                "/bin/bash", ["-c", build.start_cmd], envs=state.envs, cwd=state.workdir
+                "/bin/bash", ["-c", build.start_cmd], envs=state.envs, cwd=state.workdir or None
             )
         if build.ready_cmd:
             self.log(

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The sandbox user's home and default working directory (as E2B's).
-HOME_DIR = "/home/user"
-
 
 @dataclass(frozen=True)
 class Template:
@@ -22,7 +19,7 @@ class Template:
     build_id: str
     # Environment from the build's ENV steps, under the create request's own.
     envs: dict[str, str] = field(default_factory=dict)
-    workdir: str = HOME_DIR
+    workdir: str = ""  # "" is the sandbox user's home
     start_cmd: str | None = None
     ready_cmd: str | None = None
     # The build's layer: a tar of the build box's home, extracted in the box at its start.

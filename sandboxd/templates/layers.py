@@ -18,15 +18,15 @@ from pathlib import Path
 from sandboxd.agent.client import AgentClient
 from sandboxd.private_files import FILE_MODE
 from sandboxd.templates.boxexec import LineSink, run_script
-from sandboxd.templates.builtin import HOME_DIR
 
 TAR_IN_BOX = "/tmp/.sandboxd-layer.tar"
 READ_CHUNK_BYTES = 1 << 20
 STREAM_CHUNK_BYTES = 1 << 20
 
-_CAPTURE = f'tar -C "{HOME_DIR}" --numeric-owner -cf "$1" . && stat -c %s "$1"'
-_RESTORE_CLEAN = f'find "{HOME_DIR}" -mindepth 1 -delete && '
-_RESTORE = f'tar -xf "$1" -C "{HOME_DIR}" --no-same-owner; status=$?; rm -f "$1"; exit $status'
+# $HOME, not /home/user: a box of reduced isolation without bwrap has its home elsewhere.
+_CAPTURE = 'tar -C "$HOME" --numeric-owner -cf "$1" . && stat -c %s "$1"'
+_RESTORE_CLEAN = 'find "$HOME" -mindepth 1 -delete && '
+_RESTORE = 'tar -xf "$1" -C "$HOME" --no-same-owner; status=$?; rm -f "$1"; exit $status'
 
 
 class LayerError(Exception):

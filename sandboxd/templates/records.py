@@ -41,7 +41,7 @@ class StepState:
     """What later steps and the template's sandboxes inherit besides files."""
 
     envs: dict[str, str] = field(default_factory=dict)
-    workdir: str = "/home/user"
+    workdir: str = ""  # "" is the sandbox user's home, wherever the box has it
     user: str = "user"
 
 

@@ -39,7 +39,11 @@ async def prepare_box(
         await restore_home(agent, template.layer_file, clean=False, timeout_s=LAYER_TIMEOUT_S)
     if template.start_cmd:
         handle = await agent.start_process(
-            BASH, ["-c", template.start_cmd], envs=template.envs, cwd=template.workdir, tag="start"
+            BASH,
+            ["-c", template.start_cmd],
+            envs=template.envs,
+            cwd=template.workdir or None,
+            tag="start",
         )
         task = asyncio.create_task(_log_output(handle, log))
         tasks.add(task)
@@ -74,7 +78,7 @@ async def wait_ready(
             agent,
             template.ready_cmd,
             envs=template.envs,
-            cwd=template.workdir,
+            cwd=template.workdir or None,
             timeout_s=min(READY_RUN_TIMEOUT_S, remaining),
             on_line=keep,
         )

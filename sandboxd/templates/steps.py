@@ -45,7 +45,7 @@ class StepFailed(Exception):
 
 COPY_SCRIPT = r"""
 archive="$1"; src="$2"; dest="$3"; mode="$4"; workdir="$5"
-case "$dest" in /*) ;; *) dest="$workdir/$dest" ;; esac
+case "$dest" in /*) ;; *) dest="${workdir:-$HOME}/$dest" ;; esac
 scratch=$(mktemp -d /tmp/.sandboxd-copy.XXXXXX) || exit 1
 trap 'rm -rf "$scratch" "$archive"' EXIT
 if ! tar -xf "$archive" -C "$scratch" --no-same-owner 2>&1; then
@@ -158,9 +158,14 @@ async def run_step(
     output = StepOutput(log)
     try:
         if kind == "WORKDIR":
-            workdir = args[0] if args[0].startswith("/") else f"{state.workdir}/{args[0]}"
-            await _must_succeed(agent, 'mkdir -p "$1"', [workdir], state, output, timeout_s)
-            return replace(state, workdir=workdir)
+            # Made and resolved in the box (a relative one is under the current WORKDIR).
+            printed: list[str] = []
+            resolve = StepOutput(lambda level, text: printed.append(text))
+            script = 'mkdir -p "$1" && cd "$1" && pwd'
+            await _must_succeed(agent, script, [args[0]], state, resolve, timeout_s)
+            if not printed or not printed[-1].startswith("/"):
+                raise StepFailed(f"WORKDIR {args[0]!r}: the box did not say where it is")
+            return replace(state, workdir=printed[-1])
         if kind == "RUN":
             _check_user(args[1] if len(args) > 1 and args[1] else state.user, "RUN")
             await _must_succeed(agent, args[0], [], state, output, timeout_s)
@@ -202,7 +207,7 @@ async def _must_succeed(
         script,
         args,
         envs={**BUILD_ENV, **state.envs},
-        cwd=state.workdir,
+        cwd=state.workdir or None,
         timeout_s=timeout_s,
         on_line=output.line,
     )
