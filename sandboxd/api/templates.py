@@ -18,7 +18,7 @@ from sandboxd.records import ENVD_VERSION, iso
 from sandboxd.templates import MAX_CPU_COUNT, MAX_MEMORY_MB, MIN_MEMORY_MB, TEMPLATES, Template
 from sandboxd.templates.builtin import find_built_in
 from sandboxd.templates.catalog import TemplateCatalog
-from sandboxd.templates.names import check_tags, split_name
+from sandboxd.templates.names import check_tag_room, check_tags, split_name
 from sandboxd.templates.records import BuildEntry, TemplateEntry
 from sandboxd.templates.service import TemplateService
 
@@ -274,6 +274,7 @@ async def assign_tags(request: Request) -> Response:
         if not builds:
             raise ApiProblem(404, f"template '{name}' has no build")
         build_id = builds[0].build_id
+    check_tag_room(template.tags, tags)
     now = iso(catalog.clock())
     for each in tags:
         template.tags[each] = {"build_id": build_id, "created_at": now}

@@ -19,7 +19,7 @@ from sandboxd.problems import ApiProblem
 from sandboxd.records import iso
 from sandboxd.store import Store
 from sandboxd.templates.builtin import Template, find_built_in
-from sandboxd.templates.names import DEFAULT_TAG, MAX_TAGS, split_name
+from sandboxd.templates.names import DEFAULT_TAG, check_tag_room, split_name
 from sandboxd.templates.records import RUNNING_STATUSES, BuildEntry, LayerEntry, TemplateEntry
 
 TEMPLATE_ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -116,8 +116,7 @@ class TemplateCatalog:
                 created_at=now,
                 updated_at=now,
             )
-        if len(set(template.tags) | set(wanted_tags)) > MAX_TAGS * 10:
-            raise ApiProblem(400, "the template has too many tags; delete some first")
+        check_tag_room(template.tags, wanted_tags)
         template.cpu_count, template.memory_mb = cpu_count, memory_mb
         template.disk_size_mb, template.updated_at = disk_size_mb, now
         build = BuildEntry(

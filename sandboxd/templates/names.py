@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from sandboxd.problems import ApiProblem
 
 MAX_NAME_CHARS = 128  # the spec's maxLength of `name`
 MAX_TAG_CHARS = 64
-MAX_TAGS = 10  # per request and per template
+MAX_TAGS = 10  # per request
+MAX_TAGS_PER_TEMPLATE = 100
 DEFAULT_TAG = "default"  # what a build without a tag gets, as on E2B
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -39,6 +41,14 @@ def check_tag(tag: str) -> str:
             "'-' and '_', starting with a letter or digit",
         )
     return tag
+
+
+def check_tag_room(existing: Collection[str], adding: list[str]) -> None:
+    """400 when `adding` would give a template more than MAX_TAGS_PER_TEMPLATE tags."""
+    if len(set(existing) | set(adding)) > MAX_TAGS_PER_TEMPLATE:
+        raise ApiProblem(
+            400, f"a template has at most {MAX_TAGS_PER_TEMPLATE} tags; delete some first"
+        )
 
 
 def split_name(raw: str) -> tuple[str, str | None]:
