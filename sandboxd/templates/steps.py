@@ -57,16 +57,16 @@ if [ -e "$src" ] || [ -L "$src" ]; then matches=("$src"); else matches=($src); f
 if [ ${#matches[@]} -eq 0 ]; then echo "COPY: nothing in the upload matches $src" >&2; exit 1; fi
 targets=()
 if [ ${#matches[@]} -eq 1 ] && [ -d "${matches[0]}" ] && [ ! -L "${matches[0]}" ]; then
-    mkdir -p "$dest" && cp -a "${matches[0]}/." "$dest/" || exit 1
+    mkdir -p -- "$dest" && cp -a -- "${matches[0]}/." "$dest/" || exit 1
     targets=("$dest")
 elif [ ${#matches[@]} -gt 1 ] || [ -d "$dest" ] || [ "${dest%/}" != "$dest" ]; then
-    mkdir -p "$dest" && cp -a "${matches[@]}" "$dest/" || exit 1
-    for m in "${matches[@]}"; do targets+=("${dest%/}/$(basename "$m")"); done
+    mkdir -p -- "$dest" && cp -a -- "${matches[@]}" "$dest/" || exit 1
+    for m in "${matches[@]}"; do targets+=("${dest%/}/$(basename -- "$m")"); done
 else
-    mkdir -p "$(dirname "$dest")" && cp -a "${matches[0]}" "$dest" || exit 1
+    mkdir -p -- "$(dirname -- "$dest")" && cp -a -- "${matches[0]}" "$dest" || exit 1
     targets=("$dest")
 fi
-if [ -n "$mode" ]; then chmod -R "$mode" "${targets[@]}" || exit 1; fi
+if [ -n "$mode" ]; then chmod -R -- "$mode" "${targets[@]}" || exit 1; fi
 """
 
 
