@@ -283,3 +283,22 @@ def test_build_logs_by_time_direction_and_level(sdk_env: None, api: httpx.Client
 
 def _ms(timestamp: str) -> int:
     return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_copied_symlinks_stay_symlinks(sdk_env: None, tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "real.txt").write_text("real\n")
+    (tmp_path / "tree" / "relative").symlink_to("real.txt")
+    (tmp_path / "tree" / "absolute").symlink_to("/etc/hostname")
+    template = (
+        Template(file_context_path=str(tmp_path))
+        .from_template("base")
+        .copy("tree", "/home/user/tree")
+    )
+
+    _build(template, "build-symlinks")
+
+    with sandbox_of("build-symlinks") as sandbox:
+        links = sandbox.commands.run("readlink tree/relative tree/absolute").stdout.split()
+        assert links == ["real.txt", "/etc/hostname"]
+        assert sandbox.files.read("/home/user/tree/relative") == "real\n"
