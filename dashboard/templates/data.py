@@ -81,6 +81,16 @@ CATALOG_COLUMNS = {
 }
 
 
+BUILD_COLUMNS = {
+    "build_id": st.column_config.TextColumn("Build ID"),
+    "status": st.column_config.TextColumn("Status"),
+    "created": st.column_config.TextColumn("Created"),
+    "finished": st.column_config.TextColumn("Finished"),
+    "cpu": st.column_config.TextColumn("CPU"),
+    "memory": st.column_config.TextColumn("Memory"),
+}
+
+
 def display_name(row: dict[str, object]) -> str:
     """A catalog row's name: its first name, else its first alias, else its ID."""
     for column in ("names", "aliases"):

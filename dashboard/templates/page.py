@@ -53,7 +53,13 @@ def template_section(
         if builds.empty:
             st.info("No build of this template is listed.")
         else:
-            st.dataframe(builds, hide_index=True, key="templates_builds")
+            st.dataframe(
+                builds,
+                hide_index=True,
+                key="templates_builds",
+                column_config=data.BUILD_COLUMNS,
+                column_order=list(data.BUILD_COLUMNS),
+            )
             build_id = st.selectbox(
                 "Build log", builds["build_id"].tolist(), key=f"templates_build_{template_id}"
             )

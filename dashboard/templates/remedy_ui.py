@@ -132,7 +132,7 @@ def build_log_panel(client: E2BClient, log: BuildLog, key: str) -> BuildLog:
 
 
 def _draw_log(log: BuildLog, key: str) -> None:
-    status = log.status or "asked…"
+    status = log.status or "status not known yet"
     words = {
         "building": "building",
         "waiting": "waiting to build",
