@@ -24,9 +24,12 @@ READ_CHUNK_BYTES = 1 << 20
 STREAM_CHUNK_BYTES = 1 << 20
 
 # $HOME, not /home/user: a box of reduced isolation without bwrap has its home elsewhere.
-_CAPTURE = 'tar -C "$HOME" --numeric-owner -cf "$1" . && stat -c %s "$1"'
+# gzip -1: every byte crosses the agent's channel at each sandbox start, and a home of
+# installed packages shrinks about 3x (a 50 MiB home: 1.4 s to start a sandbox as a plain
+# tar, 0.8 s gzipped); -1 because the box pays for it at every step of a build.
+_CAPTURE = 'tar -C "$HOME" --numeric-owner -I "gzip -1" -cf "$1" . && stat -c %s "$1"'
 _RESTORE_CLEAN = 'find "$HOME" -mindepth 1 -delete && '
-_RESTORE = 'tar -xf "$1" -C "$HOME" --no-same-owner; status=$?; rm -f "$1"; exit $status'
+_RESTORE = 'tar -xzf "$1" -C "$HOME" --no-same-owner; status=$?; rm -f "$1"; exit $status'
 
 
 class LayerError(Exception):
