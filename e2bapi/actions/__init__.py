@@ -21,6 +21,7 @@ from e2bapi.actions.templates import (
     list_templates,
     start_template_build,
     template_build_status,
+    template_by_alias,
     template_files_upload,
     update_template,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "team_max_metric",
     "team_metrics",
     "template_build_status",
+    "template_by_alias",
     "template_files_upload",
     "update_template",
     "update_webhook",

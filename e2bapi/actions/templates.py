@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from e2bapi.decoding import decode
+from e2bapi.errors import NotFoundError
 from e2bapi.exchange import Call, Exchange, send
 from e2bapi.models.logs import LogLevel
 from e2bapi.models.templates import (
     Template,
+    TemplateAliasResponse,
     TemplateBuildFileUpload,
     TemplateBuildInfo,
     TemplateBuildRequestV3,
@@ -38,6 +40,19 @@ def get_template(template_id: str, limit: int = MAX_PAGE_LIMIT) -> Exchange[Temp
     )
     reply = yield from send(call)
     return decode(reply, TemplateWithBuilds)
+
+
+def template_by_alias(alias: str) -> Exchange[TemplateAliasResponse | None]:
+    """The template that has name (alias) `alias`; None when none has (404).
+
+    `POST /v3/templates` with a name already taken starts a new build of that template
+    rather than refusing, so a caller that means to create a new one asks this first."""
+    call = Call("GET", "/templates/aliases/{alias}", {"alias": alias})
+    try:
+        reply = yield from send(call)
+    except NotFoundError:
+        return None
+    return decode(reply, TemplateAliasResponse)
 
 
 def create_template(request: TemplateBuildRequestV3) -> Exchange[TemplateRequestResponseV3]:

@@ -69,6 +69,13 @@ class TemplateWithBuilds(ApiModel):
     builds: list[TemplateBuild]
 
 
+class TemplateAliasResponse(ApiModel):
+    """Answer of `GET /templates/aliases/{alias}`: the template that has the alias."""
+
+    template_id: str = Field(alias="templateID")
+    public: bool
+
+
 class TemplateBuildRequestV3(RequestModel):
     """Body of `POST /v3/templates`."""
 

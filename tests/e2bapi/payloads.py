@@ -177,6 +177,11 @@ def template_with_builds() -> dict[str, Any]:
     }
 
 
+def template_alias_response() -> dict[str, Any]:
+    """`TemplateAliasResponse`: answer of `GET /templates/aliases/{alias}`."""
+    return {"templateID": "rki5dems9wqfm4r03t7g", "public": False}
+
+
 def template_request_response_v3() -> dict[str, Any]:
     """`TemplateRequestResponseV3`: answer of `POST /v3/templates`."""
     return {

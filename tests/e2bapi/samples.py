@@ -96,6 +96,7 @@ SAMPLE_ACTIONS: dict[str, Callable[[], Exchange[Any]]] = {
 # issue's list): checked against the spec all the same.
 DASHBOARD_ACTIONS: dict[str, Callable[[], Exchange[Any]]] = {
     "get-template": lambda: actions.get_template("my-template", limit=20),
+    "template-by-alias": lambda: actions.template_by_alias("my-template"),
 }
 
 
@@ -128,6 +129,7 @@ SUCCESS_ANSWERS: dict[tuple[str, str], tuple[int, Body | None]] = {
     ("GET", "/teams/{teamID}/metrics/max"): (200, lambda _: payloads.max_team_metric()),
     ("GET", "/v2/templates"): (200, lambda _: [payloads.template()]),
     ("GET", "/templates/{templateID}"): (200, lambda _: payloads.template_with_builds()),
+    ("GET", "/templates/aliases/{alias}"): (200, lambda _: payloads.template_alias_response()),
     ("POST", "/v3/templates"): (202, lambda _: payloads.template_request_response_v3()),
     ("GET", "/templates/{templateID}/files/{hash}"): (
         201,

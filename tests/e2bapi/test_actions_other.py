@@ -234,6 +234,21 @@ def test_get_template_reads_its_builds_and_bounds_the_page() -> None:
             api.client().run(actions.get_template(TEMPLATE_ID, limit=bad))
 
 
+def test_template_by_alias_reads_200_as_the_template_and_404_as_none() -> None:
+    api = (
+        FakeAPI()
+        .on(
+            "GET",
+            "/templates/aliases/taken",
+            json_response(200, payloads.template_alias_response()),
+        )
+        .on("GET", "/templates/aliases/free", json_response(404, {"code": 404, "message": "no"}))
+    )
+    found = api.client().run(actions.template_by_alias("taken"))
+    assert found is not None and found.template_id == TEMPLATE_ID
+    assert api.client().run(actions.template_by_alias("free")) is None
+
+
 def test_create_template_sends_wire_names_and_reads_the_202() -> None:
     api = FakeAPI().on(
         "POST", "/v3/templates", json_response(202, payloads.template_request_response_v3())
