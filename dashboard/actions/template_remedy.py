@@ -2,7 +2,8 @@
 of memory, with the suggested memory (and more vCPUs when its sandboxes were CPU-bound).
 
 `plan_remedy` decides what would be created and `RemedyPlan.confirmation` says it in words
-before anything is done; `TemplateRemedy.start` creates the template (`POST /v3/templates`)
+before anything is done; `TemplateRemedy.start` checks the name is free
+(`GET /templates/aliases/{alias}`), creates the template (`POST /v3/templates`)
 and starts its build (`POST /v2/templates/{id}/builds/{buildID}`), audited like every
 dashboard action; the build's progress is then followed with `dashboard.templates.builds`.
 Every API error comes back in words, never as an exception. No Streamlit here.
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from dashboard.actions.runner import ActionRunner, api_error_words
 from e2bapi import E2BClient
-from e2bapi.actions import create_template, start_template_build
+from e2bapi.actions import create_template, start_template_build, template_by_alias
 from e2bapi.errors import BadRequestError, ConflictError, E2BError, NotFoundError
 from e2bapi.models.templates import TemplateBuildRequestV3, TemplateBuildStartV2
 from storage import MonitorStore
@@ -201,6 +202,18 @@ class TemplateRemedy:
             f"template {plan.new_name} from {plan.source}, {plan.memory_mb} MiB, "
             f"{plan.cpu_count} vCPU"
         )
+        # The catalog may be a minute old, and a taken name would not be refused: E2B
+        # starts a new build of the template that has it, resizing someone else's.
+        try:
+            existing = self._client.run(template_by_alias(plan.new_name))
+        except E2BError as error:
+            return RemedyStarted(False, f"{what} not created: {remedy_error_words(error)}")
+        if existing is not None:
+            return RemedyStarted(
+                False,
+                f"{what} not created: template {existing.template_id} is named "
+                f"{plan.new_name} already",
+            )
         request = TemplateBuildRequestV3(
             name=plan.new_name, cpu_count=plan.cpu_count, memory_mb=plan.memory_mb
         )

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.actions.runner import ActionRunner
 from dashboard.actions.template_remedy import (
     AUDIT_ACTION,
     CPU_BOUND_PCT,
+    TemplateRemedy,
     new_template_name,
     plan_remedy,
     start_line,
@@ -19,7 +21,8 @@ from dashboard.actions.template_remedy import (
 from dashboard.incidents.report import incident_key
 from dashboard.serving.auth import local_actor
 from dashboard.templates.remedy_ui import BUTTON_LABEL
-from e2bapi.actions import get_template, list_templates
+from e2bapi.actions import create_template, get_template, list_templates
+from e2bapi.models.templates import TemplateBuildRequestV3
 from tests.collectors.helpers import wait_for
 from tests.dashboard.conftest import Filled, replace_monitor
 from tests.dashboard.test_pages import assert_no_exception, open_page, shown_text
@@ -127,3 +130,23 @@ def test_the_remedy_from_the_oom_incident_says_what_it_creates_and_is_audited(
     assert_no_exception(app)
     codes = [str(code.value) for code in app.code]
     assert 'Sandbox.create("small-256")' in codes
+
+
+def test_a_name_taken_since_the_last_listing_is_refused_and_audited(installed: Filled) -> None:
+    # E2B would start a new build of the template that has the name: never sent.
+    taken = installed.client.run(
+        create_template(TemplateBuildRequestV3(name="taken-512", memory_mb=512))
+    )
+    plan = plan_remedy("taken", 512, 1, None, "x", set())  # the catalog does not know it yet
+    assert not plan.name_taken
+    started = TemplateRemedy.of(ActionRunner(installed.client, installed.store)).start(plan, "ops")
+    assert not started.ok
+    assert started.message == (
+        f"template taken-512 from taken, 512 MiB, 1 vCPU not created: template "
+        f"{taken.template_id} is named taken-512 already"
+    )
+    builds = installed.client.run(get_template(taken.template_id)).builds
+    assert len(builds) == 1  # no second build of it
+    audit = installed.store.actions_latest(20)
+    row = audit[(audit["action"] == AUDIT_ACTION) & (audit["actor"] == "ops")].iloc[0]
+    assert (row["outcome"], row["detail"]) == ("failed", started.message)
