@@ -23,6 +23,7 @@ from e2bapi.actions.templates import (
     template_build_status,
     template_by_alias,
     template_files_upload,
+    template_tags,
     update_template,
 )
 from e2bapi.actions.webhooks import (
@@ -63,6 +64,7 @@ __all__ = [
     "template_build_status",
     "template_by_alias",
     "template_files_upload",
+    "template_tags",
     "update_template",
     "update_webhook",
 ]

@@ -14,6 +14,7 @@ from e2bapi.models.templates import (
     TemplateBuildRequestV3,
     TemplateBuildStartV2,
     TemplateRequestResponseV3,
+    TemplateTag,
     TemplateUpdateRequest,
     TemplateUpdateResponse,
     TemplateWithBuilds,
@@ -40,6 +41,13 @@ def get_template(template_id: str, limit: int = MAX_PAGE_LIMIT) -> Exchange[Temp
     )
     reply = yield from send(call)
     return decode(reply, TemplateWithBuilds)
+
+
+def template_tags(template_id: str) -> Exchange[list[TemplateTag]]:
+    """The template's tags, each with the build it names."""
+    call = Call("GET", "/templates/{templateID}/tags", {"templateID": template_id})
+    reply = yield from send(call)
+    return decode(reply, list[TemplateTag])
 
 
 def template_by_alias(alias: str) -> Exchange[TemplateAliasResponse | None]:

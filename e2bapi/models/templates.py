@@ -69,6 +69,14 @@ class TemplateWithBuilds(ApiModel):
     builds: list[TemplateBuild]
 
 
+class TemplateTag(ApiModel):
+    """One tag of a template, as `GET /templates/{templateID}/tags` lists it."""
+
+    tag: str
+    build_id: str = Field(alias="buildID")
+    created_at: datetime
+
+
 class TemplateAliasResponse(ApiModel):
     """Answer of `GET /templates/aliases/{alias}`: the template that has the alias."""
 

@@ -177,6 +177,11 @@ def template_with_builds() -> dict[str, Any]:
     }
 
 
+def template_tag() -> dict[str, Any]:
+    """`TemplateTag`: one item of `GET /templates/{templateID}/tags`."""
+    return {"tag": "v1", "buildID": BUILD_ID, "createdAt": "2026-11-01T00:02:00Z"}
+
+
 def template_alias_response() -> dict[str, Any]:
     """`TemplateAliasResponse`: answer of `GET /templates/aliases/{alias}`."""
     return {"templateID": "rki5dems9wqfm4r03t7g", "public": False}

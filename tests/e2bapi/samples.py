@@ -97,6 +97,7 @@ SAMPLE_ACTIONS: dict[str, Callable[[], Exchange[Any]]] = {
 DASHBOARD_ACTIONS: dict[str, Callable[[], Exchange[Any]]] = {
     "get-template": lambda: actions.get_template("my-template", limit=20),
     "template-by-alias": lambda: actions.template_by_alias("my-template"),
+    "template-tags": lambda: actions.template_tags("my-template"),
 }
 
 
@@ -130,6 +131,7 @@ SUCCESS_ANSWERS: dict[tuple[str, str], tuple[int, Body | None]] = {
     ("GET", "/v2/templates"): (200, lambda _: [payloads.template()]),
     ("GET", "/templates/{templateID}"): (200, lambda _: payloads.template_with_builds()),
     ("GET", "/templates/aliases/{alias}"): (200, lambda _: payloads.template_alias_response()),
+    ("GET", "/templates/{templateID}/tags"): (200, lambda _: [payloads.template_tag()]),
     ("POST", "/v3/templates"): (202, lambda _: payloads.template_request_response_v3()),
     ("GET", "/templates/{templateID}/files/{hash}"): (
         201,

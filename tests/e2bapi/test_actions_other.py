@@ -249,6 +249,13 @@ def test_template_by_alias_reads_200_as_the_template_and_404_as_none() -> None:
     assert api.client().run(actions.template_by_alias("free")) is None
 
 
+def test_template_tags_reads_each_tag_with_its_build() -> None:
+    path = f"/templates/{TEMPLATE_ID}/tags"
+    api = FakeAPI().on("GET", path, json_response(200, [payloads.template_tag()]))
+    (tag,) = api.client().run(actions.template_tags(TEMPLATE_ID))
+    assert (tag.tag, tag.build_id) == ("v1", BUILD_ID)
+
+
 def test_create_template_sends_wire_names_and_reads_the_202() -> None:
     api = FakeAPI().on(
         "POST", "/v3/templates", json_response(202, payloads.template_request_response_v3())

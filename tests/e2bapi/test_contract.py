@@ -57,6 +57,7 @@ ANSWER_MODELS: list[tuple[type[BaseModel], Path, str]] = [
     (templates.TemplateWithBuilds, API_SPEC, "TemplateWithBuilds"),
     (templates.TemplateBuild, API_SPEC, "TemplateBuild"),
     (templates.TemplateAliasResponse, API_SPEC, "TemplateAliasResponse"),
+    (templates.TemplateTag, API_SPEC, "TemplateTag"),
     (templates.TemplateRequestResponseV3, API_SPEC, "TemplateRequestResponseV3"),
     (templates.TemplateUpdateResponse, API_SPEC, "TemplateUpdateResponse"),
     (templates.TemplateBuildFileUpload, API_SPEC, "TemplateBuildFileUpload"),
