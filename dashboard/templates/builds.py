@@ -8,6 +8,7 @@ each line (`MAX_LINE_CHARS`), and pages show them as text, never Markdown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -15,7 +16,7 @@ import pandas as pd
 from dashboard.common.metrics import MISSING
 from dashboard.common.ranges import utc_text
 from e2bapi import E2BClient
-from e2bapi.actions import get_template, template_build_status
+from e2bapi.actions import get_template, template_build_status, template_tags
 from e2bapi.actions.templates import BUILD_LOGS_MAX_LIMIT
 from e2bapi.models.templates import TemplateBuildStatus
 
@@ -24,6 +25,8 @@ MAX_LINE_CHARS = 2000
 # Reads of one refresh: a finished build's whole log (up to this many pages) is caught up
 # at once, a running one's new lines arrive page by page.
 MAX_READS_PER_REFRESH = 5
+# Tags shown beside a template (a team may assign many).
+MAX_TAGS_SHOWN = 50
 BUILD_COLUMNS = ("build_id", "status", "created", "finished", "cpu", "memory")
 FINISHED: tuple[TemplateBuildStatus, ...] = ("ready", "error")
 
@@ -98,3 +101,15 @@ def recent_builds(client: E2BClient, template_id: str, limit: int = 20) -> pd.Da
         for b in builds
     ]
     return pd.DataFrame(rows, columns=list(BUILD_COLUMNS))
+
+
+def tags_text(client: E2BClient, template_id: str, quote: Callable[[str], str]) -> str:
+    """The template's tags in words ("Tags: v1 (build …), latest (build …)"), at most
+    `MAX_TAGS_SHOWN`, each tag and build ID passed through `quote` (outside text). Raises
+    the API's `E2BError`."""
+    tags = client.run(template_tags(template_id))
+    if not tags:
+        return "No tags."
+    shown = ", ".join(f"{quote(t.tag)} (build {quote(t.build_id)})" for t in tags[:MAX_TAGS_SHOWN])
+    more = len(tags) - MAX_TAGS_SHOWN
+    return f"Tags: {shown}" + (f", and {more} more." if more > 0 else ".")

@@ -17,7 +17,7 @@ from dashboard.common.plain_text import literal
 from dashboard.common.ranges import TimeRange
 from dashboard.serving.runtime import Monitor
 from dashboard.templates import data, remedy_plans, remedy_ui
-from dashboard.templates.builds import BUILD_COLUMNS, BuildLog, recent_builds
+from dashboard.templates.builds import BUILD_COLUMNS, BuildLog, recent_builds, tags_text
 from e2bapi.errors import E2BError
 
 NO_PLAN = (
@@ -44,6 +44,7 @@ def template_section(
     else:
         client = monitor.actions.client
         try:
+            st.caption(tags_text(client, template_id, literal))
             builds = recent_builds(client, template_id)
         except E2BError as error:
             st.warning(

@@ -1,4 +1,4 @@
-"""A template's builds and a build's log, through a real sandboxd: a build whose step
+"""A template's tags, builds and a build's log, through a real sandboxd: a build whose step
 prints 450 long lines of Markdown is followed to ready with the newest 200 lines kept,
 each cut at 2,000 characters, and the Templates page shows them as text in a code block."""
 
@@ -26,7 +26,9 @@ NAME = "loud-build"
 @pytest.fixture(scope="module")
 def loud(filled: Filled) -> BuildLog:
     """A template built from `small` with one loud step, followed to its end."""
-    created = filled.client.run(create_template(TemplateBuildRequestV3(name=NAME, memory_mb=256)))
+    created = filled.client.run(
+        create_template(TemplateBuildRequestV3(name=NAME, tags=["v1"], memory_mb=256))
+    )
     build = TemplateBuildStartV2(
         from_template="small", steps=[TemplateStep(type="RUN", args=[LOUD_STEP])]
     )
@@ -67,3 +69,5 @@ def test_the_templates_page_shows_a_build_log_as_text(installed: Filled, loud: B
     markdown = [str(m.value) for m in app.markdown]
     assert not any(CRAFTED in text for text in markdown)
     assert any(f"of template `{loud.template_id}`: **ready**" in text for text in markdown)
+    captions = [str(c.value) for c in app.caption]
+    assert f"Tags: `v1` (build `{loud.build_id}`)." in captions
