@@ -71,3 +71,34 @@ def test_the_templates_page_shows_a_build_log_as_text(installed: Filled, loud: B
     assert any(f"of template `{loud.template_id}`: **ready**" in text for text in markdown)
     captions = [str(c.value) for c in app.caption]
     assert f"Tags: `v1` (build `{loud.build_id}`)." in captions
+
+
+def test_a_failed_build_shows_failed_with_its_reason_and_log(installed: Filled) -> None:
+    created = installed.client.run(
+        create_template(TemplateBuildRequestV3(name="failing-build", memory_mb=256))
+    )
+    step = TemplateStep(type="RUN", args=["echo about to fail; exit 3"])
+    build = TemplateBuildStartV2(from_template="small", steps=[step])
+    installed.client.run(start_template_build(created.template_id, created.build_id, build))
+    followed = [BuildLog(created.template_id, created.build_id)]
+
+    def finished() -> BuildLog | None:
+        followed.append(follow(installed.client, followed[-1]))
+        return followed[-1] if followed[-1].finished else None
+
+    failed = wait_for(finished, BUILD_TIMEOUT_S, "the failing build to finish")
+    assert failed.status == "error" and failed.reason
+    assert any("about to fail" in line for line in failed.lines)
+
+    wait_for(
+        lambda: created.template_id in set(installed.store.template_catalog()["template_id"]),
+        15,
+        "the failing template in the catalog",
+    )
+    app = open_page("templates")
+    app.selectbox(key="templates_open").set_value(created.template_id).run()
+    assert_no_exception(app)
+    errors = [str(e.value) for e in app.error]
+    assert f"Build `{created.build_id}` of template `{created.template_id}`: **failed**" in errors
+    assert any(str(c.value).startswith("Reason: `") for c in app.caption)
+    assert "about to fail" in "\n".join(str(code.value) for code in app.code)
