@@ -3,8 +3,9 @@
 RUN is `bash -c`, with the environment of the ENV steps so far and the WORKDIR as its
 directory; COPY extracts the uploaded tar INSIDE the box, in a scratch directory, and
 copies what the step names to its destination (so a hostile tar's absolute paths, `..`
-members, symlinks or devices meet the box's walls, never the host's). Boxes have no root
-and no sudo yet: a step that asks for root fails the build and says so.
+members, symlinks or devices meet the box's walls, never the host's). A build keeps only the
+sandbox user's home (layers.py): a step that asks for root, whose work would land outside
+it, fails the build and says so.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ MAX_LIVE_LINES_PER_STEP = 1000
 TAIL_LINES = 200
 COPY_ARCHIVE_IN_BOX = "/tmp/.sandboxd-context.tar"
 NO_ROOT = (
-    "needs sudo/root in the box, which sandboxd's boxes do not have yet: run it as the "
-    "default user (for example pip_install(..., g=False), or a user-level install)"
+    "needs sudo/root in the box, which a build does not have: a build keeps only the "
+    "sandbox user's home (boxes have no writable root filesystem yet, so what a root step "
+    "installs would be lost); run it as the default user (for example "
+    "pip_install(..., g=False), or a user-level install)"
 )
 
 LogSink = Callable[[str, str], None]  # (level, message)
