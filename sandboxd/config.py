@@ -68,11 +68,12 @@ def is_loopback(host: str) -> bool:
 
 
 def _host_uid_base(raw: str) -> int:
-    # Box uids must be unprivileged (not root, not a system account) and valid: the range
-    # of 10,000 from the base must end below 2**32 - 1, which is "no uid" to the kernel.
+    # Box uids must be unprivileged (not root, not a system account) and valid: the
+    # full level's 1,024 ranges of 65,536 ids (2**26) from the base must end below
+    # 2**32 - 1, which is "no uid" to the kernel.
     value = int(raw)
-    if not 1000 <= value <= 2**32 - 2 - 10_000:
-        raise ValueError("an unprivileged uid, 1000 or more (and at most 4294957294)")
+    if not 1000 <= value <= 2**32 - 2 - 2**26:
+        raise ValueError("an unprivileged uid, 1000 or more (and at most 4227858430)")
     return value
 
 
@@ -173,7 +174,8 @@ class SandboxdSettings:
     )
     host_uid_base: int = _setting(
         "SANDBOXD_HOST_UID_BASE",
-        "First of 10,000 unprivileged host uids given to sandboxes (one each, never root).",
+        "First unprivileged host uid given to sandboxes (never root): full isolation gives"
+        " each box 65,536 ids from here (1,024 boxes), reduced isolation one uid each.",
         _host_uid_base,
         default=200000,
     )

@@ -94,6 +94,7 @@ import pwd
 import selectors
 import shutil
 import signal
+import socket
 import stat
 import struct
 import subprocess
@@ -384,8 +385,78 @@ def set_winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def child_setup(take_tty: bool) -> Callable[[], None]:
-    """Runs in the child between fork and exec (the agent has a single thread)."""
+# --- who a child runs as ---------------------------------------------------------------
+
+# In a full box the agent starts as box root with a few capabilities (isolation/bwrap.py,
+# BOX_ROOT_CAPS) and runs every command as the box's user: uid/gid 1000, group 1000 only,
+# and all five capability sets empty (bounding and ambient included, so nothing it execs
+# gets one back). Its own file operations use fsuid/fsgid 1000 (`use_user_file_ids`), so
+# files it makes are the user's and permissions apply as to the user. Only sudo (agent/
+# sudo.py, `SudoServer`) starts commands as root. Elsewhere (reduced isolation) the agent
+# already is the user and changes nothing.
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CAP_LAST_POSSIBLE = 63  # PR_CAPBSET_DROP of a cap the kernel does not know fails: ignored
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def is_box_root(uid_map_path: str = "/proc/self/uid_map") -> bool:
+    """Whether the agent is root of its box: uid 0 and the box's init (full isolation),
+    in a user namespace whose root is not host root (a test may run the agent as host
+    root: that is never box root)."""
+    if os.getuid() != 0 or os.getpid() != 1:
+        return False
+    try:
+        with open(uid_map_path) as uid_map:
+            first = uid_map.read(4096).split()
+    except OSError:
+        return False
+    return len(first) >= 3 and first[0] == "0" and first[1] != "0"
+
+
+def use_user_file_ids() -> None:
+    """File operations as the box's user from now on (setfsuid/setfsgid; the kernel also
+    drops the file capabilities from the effective set while fsuid is not 0)."""
+    _LIBC.setfsgid(SANDBOX_GID)  # gid first: once fsuid is not 0, CAP_SETGID still
+    _LIBC.setfsuid(SANDBOX_UID)  # holds (it is no file capability), but order is cheap
+
+
+def clear_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets (capset v3)."""
+    header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)
+    data = ctypes.create_string_buffer(24)  # two {effective, permitted, inheritable}
+    if _LIBC.capset(ctypes.c_char_p(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def become(uid: int, gid: int, groups: list[int]) -> None:
+    """In a child of the box-root agent, before exec: become `uid` with `gid` and
+    `groups`. For any uid but 0 every capability set ends empty, the bounding set and
+    the ambient set included; root keeps box root's few (bwrap's bounding set)."""
+    if uid == 0:  # fsuid 0 again: the kernel gives back the file capabilities it took
+        _LIBC.setfsuid(0)
+        _LIBC.setfsgid(0)
+    os.setgroups(groups)
+    if uid != 0:
+        for cap in range(CAP_LAST_POSSIBLE + 1):
+            _LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+        if _LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "clearing the ambient capabilities")
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)  # also sets the fsuid back to uid
+    if uid != 0:
+        clear_capabilities()
+
+
+def child_setup(
+    take_tty: bool, identity: tuple[int, int, list[int]] | None = None, cwd: str | None = None
+) -> Callable[[], None]:
+    """Runs in the child between fork and exec (the agent has a single thread).
+    `identity` (uid, gid, groups): who to become (a box-root agent's children); `cwd`:
+    where to go once that is done (so it is checked as that user)."""
 
     def setup() -> None:
         # Inherited from the agent: without it /proc/self is root's and this write fails;
@@ -396,10 +467,218 @@ def child_setup(take_tty: bool) -> Callable[[], None]:
                 f.write(CHILD_OOM_SCORE_ADJ)
         except OSError:
             pass
+        if identity is not None:
+            become(*identity)
+        if cwd is not None:
+            os.chdir(cwd)
         if take_tty:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     return setup
+
+
+# --- sudo -------------------------------------------------------------------------------
+
+# The sudo client (agent/sudo.py) sends one request per connection on this abstract unix
+# socket (the box's own network namespace: nothing outside the box sees it): a JSON object
+# {"argv", "env", "cwd", "uid"} with its stdin, stdout and stderr as SCM_RIGHTS. The agent
+# (box root) starts argv as `uid` with those fds and answers {"exit": N} when it ends
+# (128 + N for a signal), or {"error": text}; meanwhile the client may send
+# {"signal": N} to relay a signal it got to the command's process group. Every box process
+# may ask (E2B's user has passwordless sudo): there is no secret. Bounds: one request per
+# connection, SUDO_MAX_CONNECTIONS at once, SUDO_MAX_REQUEST_BYTES per message (the
+# socket's default buffer holds it), SUDO_MAX_ARGS arguments, SUDO_MAX_ENV variables.
+SUDO_SOCKET_NAME = b"\0sandboxd-sudo"
+SUDO_MAX_REQUEST_BYTES = 128 << 10
+SUDO_MAX_ARGS = 4096
+SUDO_MAX_ENV = 1024
+SUDO_MAX_CONNECTIONS = 32
+SUDO_STDIO_FDS = 3
+SUDO_MAX_ID = 65535  # the box's ids: 0..65535
+SUDO_RELAYED_SIGNALS = frozenset(
+    int(sig)
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+                signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT)
+)  # fmt: skip
+
+
+class SudoConnection:
+    """One client: its socket, then the command it asked for, until that ends."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        # Kept while it runs: a Popen dropped early is waited for by the next Popen made
+        # (subprocess's cleanup of lost children), stealing the exit status from `_reap`.
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.popen is None else self.popen.pid
+
+
+def sudo_request(data: bytes) -> tuple[list[str], dict[str, str], str, int]:
+    """(argv, env, cwd, uid) of a request message; AgentError when it is not one."""
+    msg = json.loads(data)
+    if not isinstance(msg, dict):
+        raise AgentError("invalid_argument", "a request must be a JSON object")
+    argv, env = arg_str_list(msg, "argv"), arg_str_map(msg, "env")
+    cwd, uid = arg_str(msg, "cwd"), arg_int(msg, "uid")
+    if not 0 < len(argv) <= SUDO_MAX_ARGS or len(env) > SUDO_MAX_ENV:
+        raise AgentError("invalid_argument", "bad argument or environment count")
+    if not 0 <= uid <= SUDO_MAX_ID:
+        raise AgentError("invalid_argument", f"no uid {uid} in this sandbox")
+    texts = [*argv, *env, *env.values(), cwd]
+    if any("\0" in text for text in texts) or any("=" in key or not key for key in env):
+        raise AgentError("invalid_argument", "bad argument or environment variable")
+    return argv, env, cwd, uid
+
+
+def identity_of(uid: int) -> tuple[int, int, list[int]]:
+    """(uid, gid, groups) of a box uid: its /etc/passwd group, else the gid of its number."""
+    try:
+        gid = pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        gid = uid
+    return uid, gid, [] if uid == 0 else [gid]
+
+
+class SudoServer:
+    """Root commands for sudo clients (see above). Lives in the agent's event loop."""
+
+    def __init__(self, selector: selectors.BaseSelector) -> None:
+        self.selector = selector
+        self.listener = socket.socket(
+            socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        )
+        self.listener.bind(SUDO_SOCKET_NAME)
+        self.listener.listen(SUDO_MAX_CONNECTIONS)
+        self.fd = self.listener.fileno()
+        self.connections: dict[int, SudoConnection] = {}  # socket fd -> connection
+        self.jobs: dict[int, SudoConnection] = {}  # pid -> its connection
+        selector.register(self.fd, selectors.EVENT_READ)
+
+    def owns(self, fd: int) -> bool:
+        return fd == self.fd or fd in self.connections
+
+    def on_readable(self, fd: int) -> None:
+        if fd == self.fd:
+            self._accept()
+        else:
+            self._on_message(self.connections[fd])
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        if len(self.connections) >= SUDO_MAX_CONNECTIONS:
+            sock.close()  # the client reads EOF and says the agent refused
+            return
+        sock.setblocking(False)
+        connection = SudoConnection(sock)
+        self.connections[sock.fileno()] = connection
+        self.selector.register(sock.fileno(), selectors.EVENT_READ)
+
+    def _on_message(self, connection: SudoConnection) -> None:
+        fds: list[int] = []
+        try:
+            data, ancillary, flags, _ = connection.sock.recvmsg(
+                SUDO_MAX_REQUEST_BYTES + 1, socket.CMSG_SPACE(SUDO_STDIO_FDS * 4)
+            )
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, ancillary, flags = b"", [], 0
+        try:
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(payload) - len(payload) % 4
+                    fds += struct.unpack(f"{usable // 4}i", payload[:usable])
+            if not data:
+                self._close(connection, kill=True)
+            elif connection.pid is None:
+                self._start(connection, data, fds, flags)
+            else:
+                self._relay(connection, data)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _start(self, connection: SudoConnection, data: bytes, fds: list[int], flags: int) -> None:
+        try:
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(fds) != SUDO_STDIO_FDS:
+                raise AgentError("invalid_argument", "request too long, or not 3 fds")
+            argv, env, cwd, uid = sudo_request(data)
+            popen = self._spawn(argv, env, cwd, uid, fds)
+        except AgentError as exc:
+            self._answer(connection, {"error": exc.message})
+            self._close(connection, kill=False)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            self._answer(connection, {"error": f"bad request: {exc}"})
+            self._close(connection, kill=False)
+        else:
+            connection.popen = popen
+            self.jobs[popen.pid] = connection
+
+    @staticmethod
+    def _spawn(
+        argv: list[str], env: dict[str, str], cwd: str, uid: int, fds: list[int]
+    ) -> subprocess.Popen[bytes]:
+        try:
+            return subprocess.Popen(
+                argv,
+                stdin=fds[0],
+                stdout=fds[1],
+                stderr=fds[2],
+                env=env,
+                start_new_session=True,  # its own group: relayed signals reach its children
+                preexec_fn=child_setup(False, identity_of(uid), cwd),
+            )
+        except OSError as exc:
+            raise AgentError("not_found", f"{argv[0]}: {exc.strerror or exc}") from None
+        except subprocess.SubprocessError:  # the child could not become uid, or cd
+            text = f"unable to run {argv[0]} as uid {uid} in {cwd} (permission denied?)"
+            raise AgentError("permission_denied", text) from None
+
+    def _relay(self, connection: SudoConnection, data: bytes) -> None:
+        try:
+            number = json.loads(data).get("signal")
+        except (ValueError, AttributeError):
+            return
+        if connection.pid is not None and number in SUDO_RELAYED_SIGNALS:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(connection.pid, number)
+
+    def finish(self, pid: int, status: int) -> bool:
+        """A child was reaped: if it was a sudo command, tell its client how it ended."""
+        connection = self.jobs.pop(pid, None)
+        if connection is None:
+            return False
+        code = os.waitstatus_to_exitcode(status)
+        if connection.popen is not None:
+            connection.popen.returncode = code  # reaped here, not by Popen
+        connection.popen = None
+        self._answer(connection, {"exit": 128 - code if code < 0 else code})
+        self._close(connection, kill=False)
+        return True
+
+    @staticmethod
+    def _answer(connection: SudoConnection, answer: Json) -> None:
+        with contextlib.suppress(OSError):  # the client is gone: nobody to tell
+            connection.sock.send(json.dumps(answer).encode())
+
+    def _close(self, connection: SudoConnection, kill: bool) -> None:
+        """Forget a client; `kill`: its command too (its sudo went away, e.g. killed)."""
+        if kill and connection.popen is not None:
+            kill_group(connection.popen.pid)  # reaped by `_reap` (it stays in `jobs`)
+        fd = connection.sock.fileno()
+        if self.connections.pop(fd, None) is not None:
+            self.selector.unregister(fd)
+        connection.sock.close()
+
+    def shutdown(self) -> None:
+        for pid in list(self.jobs):
+            kill_group(pid)
 
 
 # --- files ---------------------------------------------------------------------------
@@ -1041,6 +1320,12 @@ class Agent:
 
     def __init__(self, channel: Channel, home: str) -> None:
         self.channel = channel
+        self.box_root = is_box_root()
+        # Who commands run as: the box's user when the agent is box root, else itself.
+        self.user_identity = (SANDBOX_UID, SANDBOX_GID, [SANDBOX_GID]) if self.box_root else None
+        if self.box_root:
+            use_user_file_ids()
+            set_dumpable(False)  # again: a credential change resets it to the sysctl's value
         self.files = Files(home)
         self.home = home
         self.base_env = self._base_env()
@@ -1057,6 +1342,7 @@ class Agent:
         self.selector = selectors.DefaultSelector()
         self.wakeup_r, self.wakeup_w = os.pipe()
         self.watches = Watches(channel, self.files, self.selector)
+        self.sudo = SudoServer(self.selector) if self.box_root else None
         self.ops: dict[str, Callable[[Json], Json | None]] = {
             "ping": lambda _: {"version": PROTOCOL_VERSION},
             "start": self.op_start,
@@ -1093,7 +1379,7 @@ class Agent:
         env.setdefault("PATH", DEFAULT_PATH)
         env.setdefault("HOME", self.home)
         try:
-            name = pwd.getpwuid(os.getuid()).pw_name
+            name = pwd.getpwuid(SANDBOX_UID if self.box_root else os.getuid()).pw_name
         except KeyError:
             name = "user"
         env.setdefault("USER", name)
@@ -1142,6 +1428,8 @@ class Agent:
             self._on_signals()
         elif fd == self.watches.fd:
             self.watches.on_readable()
+        elif self.sudo is not None and self.sudo.owns(fd):
+            self.sudo.on_readable(fd)
         else:
             if events & selectors.EVENT_READ and fd in self.fd_reader:
                 self._on_output(fd)
@@ -1299,7 +1587,7 @@ class Agent:
                 cwd=request["cwd"],
                 env=env,
                 start_new_session=True,  # its own group: signals reach what it spawned
-                preexec_fn=child_setup(take_tty),
+                preexec_fn=child_setup(take_tty, self.user_identity),
             )
         except OSError as exc:
             text = f"error starting process '{request['cmd']}': {exc.strerror or exc}"
@@ -1498,6 +1786,8 @@ class Agent:
                 return
             if pid == 0:
                 return
+            if self.sudo is not None and self.sudo.finish(pid, status):
+                continue
             proc = self.procs.get(pid)
             if proc is not None and proc.exit_status is None:  # not an orphan of reused pid
                 self._finish(proc, status)
@@ -1545,6 +1835,8 @@ class Agent:
                 kill_group(proc.pid)
 
     def _shutdown(self) -> None:
+        if self.sudo is not None:
+            self.sudo.shutdown()
         for proc in self.procs.values():
             if proc.exit_status is None:
                 kill_group(proc.pid)

@@ -21,6 +21,9 @@ IsolationLevel = Literal["full", "reduced"]
 
 # Where the agent script is visible inside every sandbox (read-only).
 AGENT_PATH_INSIDE = "/opt/sandboxd/agent.py"
+# The sudo client (agent/sudo.py): its directory is the first of the box's PATH.
+SUDO_DIR_INSIDE = "/opt/sandboxd/bin"
+SUDO_PATH_INSIDE = f"{SUDO_DIR_INSIDE}/sudo"
 # The sandbox user's home inside the sandbox, and its uid/gid there.
 SANDBOX_HOME = "/home/user"
 SANDBOX_UID = 1000
@@ -114,3 +117,8 @@ class Isolation(Protocol):
 def agent_script_on_host() -> Path:
     """The agent script that every box binds read-only at AGENT_PATH_INSIDE."""
     return Path(__file__).resolve().parent.parent / "agent" / "agent.py"
+
+
+def sudo_script_on_host() -> Path:
+    """The sudo client that bwrap boxes bind read-only at SUDO_PATH_INSIDE."""
+    return Path(__file__).resolve().parent.parent / "agent" / "sudo.py"

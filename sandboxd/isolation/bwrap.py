@@ -22,16 +22,40 @@ from sandboxd.isolation.base import (
     SANDBOX_GID,
     SANDBOX_HOME,
     SANDBOX_UID,
+    SUDO_DIR_INSIDE,
+    SUDO_PATH_INSIDE,
     BoxSpec,
 )
 
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
-SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The sudo client's directory comes first: /usr is the host's and read-only, and nothing
+# else is in it, so it hides no file of the host.
+SANDBOX_PATH = f"{SUDO_DIR_INSIDE}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What box root may do (and so the agent, which starts as box root and gives every other
+# command uid 1000 and no capability): Docker's default set without MKNOD and NET_RAW.
+# Never SYS_ADMIN (mounts), SYS_PTRACE (the agent's memory and fds), NET_ADMIN (the
+# box's network rules), SYS_MODULE, SYS_RESOURCE...: docs/SECURITY.md, "Box root".
+BOX_ROOT_CAPS: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_SETFCAP",
+    "CAP_AUDIT_WRITE",
+)
 # The environment of the host-side helpers (sh, setpriv, prlimit, bwrap): the server's own
 # environment (API keys...) never reaches a box, and bwrap clears it again anyway.
 HELPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 _MERGED_USR = ("bin", "lib", "lib64", "sbin")
+_PROFILE_MAX_BYTES = 1 << 20
+_OPEN_PARENTS = ("/home", "/opt", "/opt/sandboxd", SUDO_DIR_INSIDE)
 # slirp4netns's DNS forwarder in every box's network (network.py), named in its resolv.conf.
 BOX_DNS_SERVER = "10.0.2.3"
 # Every box's environment before the request's env vars.
@@ -72,6 +96,14 @@ class BwrapPlan:
     # Run in the caller's network namespace (made by host root and entered before bwrap,
     # netns.py) instead of a new one that the box's own user namespace would own.
     share_net: bool = False
+    # The box's user namespace, made by host root (userns.py): bwrap joins it and starts
+    # the agent as box root with BOX_ROOT_CAPS; None: bwrap makes one mapping only the
+    # box's user, and everything runs as uid 1000 without capabilities (reduced level).
+    userns_fd: int | None = None
+    # Box root's home (/root), on the box's disk; only with userns_fd.
+    root_home: Mount | None = None
+    # The sudo client script (sudo.py), copied in at SUDO_PATH_INSIDE when not None.
+    sudo_fd: int | None = None
 
 
 def identity_files(spec: BoxSpec) -> dict[str, bytes]:
@@ -86,6 +118,7 @@ def identity_files(spec: BoxSpec) -> dict[str, bytes]:
     group = f"root:x:0:\nuser:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
     hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{spec.hostname}\n"
     return {
+        "/etc/profile": _profile(),
         "/etc/passwd": passwd.encode(),
         "/etc/group": group.encode(),
         "/etc/hosts": hosts.encode(),
@@ -94,6 +127,20 @@ def identity_files(spec: BoxSpec) -> dict[str, bytes]:
         # private address the box is denied, and its address is none of the box's business.
         "/etc/resolv.conf": f"nameserver {BOX_DNS_SERVER}\n".encode(),
     }
+
+
+def _profile() -> bytes:
+    """The host's /etc/profile, then the sudo client's directory put back first in PATH:
+    login shells (the SDK's commands run `bash -l`) reset PATH there."""
+    try:
+        with open("/etc/profile", "rb") as file:
+            host = file.read(_PROFILE_MAX_BYTES)
+    except OSError:
+        host = b""
+    tail = (
+        f'case ":$PATH:" in *":{SUDO_DIR_INSIDE}:"*) ;; *) PATH="{SUDO_DIR_INSIDE}:$PATH" ;; esac\n'
+    )
+    return host.rstrip(b"\n") + b"\n" + tail.encode() + b"export PATH\n"
 
 
 def memfd_holding(name: str, data: bytes) -> int:
@@ -155,7 +202,15 @@ def _filesystem_args(plan: BwrapPlan) -> list[str]:
     for fd, path in plan.etc_fds:
         args += ["--perms", "0644", "--ro-bind-data", str(fd), path]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    # Mount points' parents: bwrap makes missing ones 0700 when it runs as (box) root,
+    # which would shut the box's user out of its own home and of sudo.
+    for parent in _OPEN_PARENTS:
+        args += ["--perms", "0755", "--dir", parent]
     args += _mount_args(plan.home, SANDBOX_HOME) + _mount_args(plan.tmp, "/tmp")
+    if plan.root_home is not None:
+        args += _mount_args(plan.root_home, "/root")
+    if plan.sudo_fd is not None:
+        args += ["--perms", "0555", "--ro-bind-data", str(plan.sudo_fd), SUDO_PATH_INSIDE]
     if plan.agent_fd is not None:
         # A copy, read from the fd by bwrap: binding the host file would need every
         # directory above it (/root/... for a pip-installed sandboxd) walkable by the box.
@@ -165,10 +220,7 @@ def _filesystem_args(plan: BwrapPlan) -> list[str]:
 
 def bwrap_argv(plan: BwrapPlan, command: Sequence[str]) -> list[str]:
     """The full `bwrap ... -- command` argv of a box."""
-    args = [BWRAP, "--unshare-all", "--unshare-user", "--disable-userns"]
-    if plan.share_net:
-        args += ["--share-net"]  # after --unshare-all, which it partly undoes
-    args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--cap-drop", "ALL"]
+    args = [BWRAP, *_identity_args(plan)]
     args += ["--die-with-parent", "--new-session", "--hostname", plan.spec.hostname]
     # The command (the agent) is the PID namespace's init, so the kernel drops the signals
     # box code sends it that it does not handle, SIGKILL and SIGSTOP included (agent.py).
@@ -186,6 +238,25 @@ def bwrap_argv(plan: BwrapPlan, command: Sequence[str]) -> list[str]:
         for key, value in DEFAULT_ENV.items():  # no secret in these
             args += ["--setenv", key, value]
     return [*args, "--chdir", SANDBOX_HOME, "--", *command]
+
+
+def _identity_args(plan: BwrapPlan) -> list[str]:
+    """Namespaces, uid and capabilities. With the box's own user namespace (full level),
+    bwrap joins it (no nesting: userns.py closed it to new ones, seccomp denies them, and
+    bwrap's --disable-userns works only with a user namespace of its own making)."""
+    if plan.userns_fd is None:
+        args = ["--unshare-all", "--unshare-user", "--disable-userns"]
+        if plan.share_net:
+            args += ["--share-net"]  # after --unshare-all, which it partly undoes
+        return [*args, "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--cap-drop", "ALL"]
+    args = ["--userns", str(plan.userns_fd), "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    args += ["--unshare-cgroup"]
+    if not plan.share_net:
+        args += ["--unshare-net"]
+    args += ["--uid", "0", "--gid", "0", "--cap-drop", "ALL"]
+    for cap in BOX_ROOT_CAPS:
+        args += ["--cap-add", cap]
+    return args
 
 
 def setpriv_argv(host_uid: int) -> list[str]:

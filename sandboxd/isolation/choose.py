@@ -19,7 +19,8 @@ from sandboxd.isolation.reduced import (
     uid_range_blocker,
 )
 from sandboxd.isolation.seccomp import seccomp_available
-from sandboxd.isolation.uids import HostUidPool
+from sandboxd.isolation.uids import HOST_ID_RANGE_COUNT, HostUidPool
+from sandboxd.isolation.userns import BOX_ID_COUNT
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ def full_blockers(data_dir: Path, cgroup_parent: str, host_uid_base: int) -> lis
     ):
         if not ok:
             blockers.append(reason)
+    # Full boxes take 65,536 ids each: the whole span must be free of accounts.
+    taken = uid_range_blocker(host_uid_base, HOST_ID_RANGE_COUNT * BOX_ID_COUNT)
+    if taken is not None:
+        blockers.append(taken)
     return blockers
 
 

@@ -11,9 +11,11 @@ uid walks through it, no other host user can, so nobody else reaches its /tmp (1
 inside the box) or its home. Names are opaque (`paths.new_box_name`), never sandbox ids.
 
     <image_dir>/disk.img            the sparse image, 0600
-    <mount_dir>/                    its mount point; the mounted root: box's uid, 0700
-    <mount_dir>/home                the sandbox user's home (host uid of the box, 0700)
-    <mount_dir>/tmp                 the box's /tmp (1777, reachable only through the root)
+    <mount_dir>/                    its mount point; the mounted root: box root's uid, 0700
+    <mount_dir>/home                the sandbox user's home (host uid of the box's user, 0700)
+    <mount_dir>/tmp                 the box's /tmp (1777, box root's, reachable only through
+                                    the mounted root)
+    <mount_dir>/root                box root's home, /root in the box (box root's uid, 0700)
     <mount_dir>/.sandboxd           host-only files, e.g. the box's stderr log (root, 0700)
 """
 
@@ -92,11 +94,13 @@ class LoopDisk:
         self.mount_dir = mount_dir
         self.home_dir = mount_dir / "home"
         self.tmp_dir = mount_dir / "tmp"
+        self.root_home_dir = mount_dir / "root"
         self.private_dir = mount_dir / ".sandboxd"
 
-    async def create(self, size_mb: int, owner_uid: int) -> float:
+    async def create(self, size_mb: int, owner_uid: int, root_uid: int | None = None) -> float:
         """Make, format and mount the image; returns the seconds it took. On failure,
-        removes what it made. `owner_uid` owns `home` (the box's host uid)."""
+        removes what it made. `owner_uid` owns `home` (the host uid of the box's user);
+        `root_uid` (box root's host uid, default `owner_uid`) owns the rest."""
         started = time.monotonic()
         self.image_dir.mkdir(mode=0o700, parents=True, exist_ok=False)
         try:
@@ -108,21 +112,24 @@ class LoopDisk:
             _make_sparse_file(self.image, size_mb << 20)
             await run_tool(mkfs_argv(self.image))
             await run_tool(mount_argv(self.image, self.mount_dir))
-            self._make_dirs(owner_uid)
+            self._make_dirs(owner_uid, owner_uid if root_uid is None else root_uid)
         except BaseException:
             await self.remove()
             raise
         return time.monotonic() - started
 
-    def _make_dirs(self, owner_uid: int) -> None:
+    def _make_dirs(self, owner_uid: int, root_uid: int) -> None:
         self.home_dir.mkdir(mode=0o700)
         os.chown(self.home_dir, owner_uid, owner_uid)
         self.tmp_dir.mkdir()
         os.chmod(self.tmp_dir, 0o1777)  # mkdir's mode is masked by the umask
+        os.chown(self.tmp_dir, root_uid, root_uid)
+        self.root_home_dir.mkdir(mode=0o700)
+        os.chown(self.root_home_dir, root_uid, root_uid)
         self.private_dir.mkdir(mode=0o700)
-        # Last: the box's uid walks in (bwrap resolves the binds by path as that uid),
-        # nobody else does. Root (sandboxd) needs no permission bits.
-        os.chown(self.mount_dir, owner_uid, owner_uid)
+        # Last: bwrap walks in as box root (it resolves the binds by path), nobody else
+        # does. Root (sandboxd) needs no permission bits.
+        os.chown(self.mount_dir, root_uid, root_uid)
         os.chmod(self.mount_dir, 0o700)
 
     def is_mounted(self) -> bool:

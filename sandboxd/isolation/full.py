@@ -2,10 +2,15 @@
 
 A launch makes the box's cgroups and loop disk, then starts
 
-    sh -c '<join cgroups>; exec "$@"' ... setpriv --reuid=<host uid> ... bwrap ... -- command
+    sh -c '<join cgroups>; exec "$@"' ... nsenter --net ... setpriv --reuid=<R> ... \
+        bwrap --userns <fd> ... -- command
 
-so the first process is in its cgroups before it execs anything, drops to the box's own
-unprivileged host uid, and bwrap builds the namespaces, mounts and seccomp filter.
+so the first process is in its cgroups before it execs anything, joins the network
+namespace host root made, drops to host id R (box root, the first of the box's 65,536
+ids), and bwrap joins the user namespace host root made for it (userns.py), builds the
+other namespaces, mounts and seccomp filter, and starts the agent as box root with a few
+capabilities; the agent runs every command as the box's user (R + 1000) unless sudo asks
+for root (agent/sudo.py).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from pathlib import Path
 
 from sandboxd.isolation.base import (
     AGENT_PATH_INSIDE,
+    SANDBOX_UID,
     BoxSpec,
     IsolationLevel,
     OomKill,
     agent_script_on_host,
+    sudo_script_on_host,
 )
 from sandboxd.isolation.bwrap import (
     HELPER_ENV,
@@ -64,7 +71,8 @@ from sandboxd.isolation.paths import (
 )
 from sandboxd.isolation.reduced_uid import uids_with_processes
 from sandboxd.isolation.seccomp import seccomp_fd
-from sandboxd.isolation.uids import HostUidPool
+from sandboxd.isolation.uids import HOST_ID_RANGE_COUNT, HostIdRangePool
+from sandboxd.isolation.userns import BOX_ID_COUNT, BoxUserns, new_box_userns
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +96,7 @@ class FullIsolation:
         data_dir: Path,
         cgroup_parent: str = "sandboxd",
         host_uid_base: int = 200_000,
-        host_uid_count: int = 10_000,
+        host_uid_count: int = HOST_ID_RANGE_COUNT,
         agent_script: Path | None = None,
         oom_watcher: KmsgOomWatcher | None = None,
         mounts_dir: Path | None = None,
@@ -101,7 +109,9 @@ class FullIsolation:
         only if the file exists.
         `oom_watcher` defaults to one reading /dev/kmsg, started at the first launch.
         `cgroup_layout` (hybrid or v2) defaults to the one found at /sys/fs/cgroup.
-        `box_internet` False (or slirp4netns missing) keeps every box off the network."""
+        `box_internet` False (or slirp4netns missing) keeps every box off the network.
+        Each box gets host ids [R, R + 65,536), R = `host_uid_base` + i * 65,536 for i
+        below `host_uid_count`."""
         self.data_dir = data_dir
         self.boxes_dir = data_dir / "boxes"
         self.cgroup_parent = cgroup_parent.strip("/")
@@ -117,7 +127,8 @@ class FullIsolation:
         if not self.agent_script.is_file():
             log.warning("no agent at %s: boxes get no %s", self.agent_script, AGENT_PATH_INSIDE)
         self.watcher = oom_watcher if oom_watcher is not None else KmsgOomWatcher()
-        self._uids = HostUidPool(host_uid_base, host_uid_count)
+        self._uids = HostIdRangePool(host_uid_base, BOX_ID_COUNT, host_uid_count)
+        self.sudo_script = sudo_script_on_host()
         self._boxes: dict[str, FullBox] = {}
         self._egress_updates = asyncio.Lock()
 
@@ -155,19 +166,21 @@ class FullIsolation:
             raise ValueError(f"box {spec.sandbox_id} is already running")
         self._prepare_dirs()
         self.watcher.start()
-        # A uid no process runs as: one whose old processes survived (stuck in the kernel,
+        # A range no process runs in: old processes that survived (stuck in the kernel,
         # or another sandboxd's box) would otherwise be signalable by the new box.
-        uid = self._uids.allocate(uids_with_processes())
+        uid = self._uids.allocate(uids_with_processes())  # box root; its user is uid + 1000
         name = new_box_name()  # what other host users may see instead of the sandbox id
         cgroups = new_cgroup_set(name, self.cgroup_parent, self.cgroup_layout)
         disk = LoopDisk(self.boxes_dir / name, self.mounts_dir / name)
         netns_fd = new_netns()
         network: BoxNetwork | None = None
+        userns: BoxUserns | None = None
         try:
             cgroups.create(CgroupLimits(spec.memory_mb << 20, spec.cpu_count, spec.max_processes))
             try:
-                await disk.create(spec.disk_size_mb, uid)
-                process, network = await self._spawn(spec, command, cgroups, disk, uid, netns_fd)
+                await disk.create(spec.disk_size_mb, uid + SANDBOX_UID, root_uid=uid)
+                userns = new_box_userns(uid)
+                process, network = await self._spawn(spec, command, cgroups, disk, userns, netns_fd)
             except BaseException:
                 await _undo(cgroups, disk)
                 raise
@@ -175,6 +188,9 @@ class FullIsolation:
             os.close(netns_fd)
             self._uids.release(uid)
             raise
+        finally:
+            if userns is not None:
+                userns.close()  # bwrap is in it (or gone): the box's processes keep it
         box = FullBox(spec, process, cgroups, disk, uid, self._forget, netns_fd, network)
         self._boxes[spec.sandbox_id] = box
         self.watcher.register(
@@ -213,7 +229,7 @@ class FullIsolation:
         command: Sequence[str],
         cgroups: BoxCgroups,
         disk: LoopDisk,
-        uid: int,
+        userns: BoxUserns,
         netns_fd: int,
     ) -> tuple[asyncio.subprocess.Process, BoxNetwork | None]:
         """The box's first process, and its network when it has a way out: slirp4netns
@@ -222,7 +238,7 @@ class FullIsolation:
         if self.box_internet and spec.egress is not None and not spec.egress.blocks_everything:
             starting = asyncio.ensure_future(BoxNetwork.start(netns_fd, spec.egress))
         try:
-            process = await self._spawn_box(spec, command, cgroups, disk, uid, netns_fd)
+            process = await self._spawn_box(spec, command, cgroups, disk, userns, netns_fd)
         except BaseException:
             if starting is not None:
                 with contextlib.suppress(BaseException):
@@ -243,31 +259,34 @@ class FullIsolation:
         command: Sequence[str],
         cgroups: BoxCgroups,
         disk: LoopDisk,
-        uid: int,
+        userns: BoxUserns,
         netns_fd: int,
     ) -> asyncio.subprocess.Process:
         fds: list[int] = []
         try:
             home = BindFd(_keep(fds, open_path_fd(disk.home_dir, directory=True)))
             tmp = BindFd(_keep(fds, open_path_fd(disk.tmp_dir, directory=True)))
-            agent_fd = None
-            if self.agent_script.is_file():
-                agent_fd = _keep(fds, os.open(self.agent_script, os.O_RDONLY | os.O_CLOEXEC))
+            root_home = BindFd(_keep(fds, open_path_fd(disk.root_home_dir, directory=True)))
+            agent_fd = _open_script(self.agent_script, fds)
+            sudo_fd = _open_script(self.sudo_script, fds)
             etc = open_etc_fds(spec, fds)
             env_fd = open_env_fd(spec, fds)
             plan = BwrapPlan(
-                spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc, env_fd, share_net=True
-            )
+                spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc, env_fd, share_net=True,
+                userns_fd=userns.fd, root_home=root_home, sudo_fd=sudo_fd,
+            )  # fmt: skip
             stderr_fd = _keep(fds, _open_log(disk.private_dir / "stderr.log"))
             # nsenter (still root) joins the namespace host root made; bwrap shares it.
-            inner = [*nsenter_argv(netns_fd), *setpriv_argv(uid), *bwrap_argv(plan, command)]
+            # setpriv: bwrap may join the user namespace only as its owner, box root.
+            setpriv = setpriv_argv(userns.host_base)
+            inner = [*nsenter_argv(netns_fd), *setpriv, *bwrap_argv(plan, command)]
             argv = join_shim_argv(cgroups.procs_files(), inner)
             return await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr_fd,
-                pass_fds=[fd for fd in fds if fd != stderr_fd],
+                pass_fds=[fd for fd in fds if fd != stderr_fd] + [userns.fd],
                 env=HELPER_ENV,
                 cwd="/",
             )
@@ -293,6 +312,13 @@ class FullIsolation:
 def _keep(fds: list[int], fd: int) -> int:
     fds.append(fd)
     return fd
+
+
+def _open_script(path: Path, fds: list[int]) -> int | None:
+    """An fd on a script bwrap copies into the box, or None when it is missing."""
+    if not path.is_file():
+        return None
+    return _keep(fds, os.open(path, os.O_RDONLY | os.O_CLOEXEC))
 
 
 def _open_log(path: Path) -> int:

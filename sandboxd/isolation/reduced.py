@@ -29,6 +29,7 @@ from sandboxd.isolation.base import (
     IsolationLevel,
     OomKill,
     agent_script_on_host,
+    sudo_script_on_host,
 )
 from sandboxd.isolation.bwrap import (
     HELPER_ENV,
@@ -186,6 +187,7 @@ class ReducedIsolation:
         self.use_bwrap = use_bwrap
         self.use_seccomp = use_seccomp
         self.agent_script = agent_script if agent_script is not None else agent_script_on_host()
+        self.sudo_script = sudo_script_on_host()
         why = [f"Reduced isolation because: {reason}" for reason in reasons]
         uid = OWN_UID_LIMITATIONS if host_uids is not None else SHARED_UID_LIMITATIONS
         extra = BWRAP_LIMITATIONS if use_bwrap else PLAIN_LIMITATIONS
@@ -298,7 +300,13 @@ class ReducedIsolation:
             fds.append(sc_fd)
         etc = open_etc_fds(spec, fds)
         env_fd = open_env_fd(spec, fds)  # env vars through an fd: never on argv (ps)
-        return bwrap_argv(BwrapPlan(spec, home, tmp, sc_fd, agent_fd, etc, env_fd), command)
+        # The sudo client too: with no root here, it says so instead of "command not found".
+        sudo_fd = None
+        if self.sudo_script.is_file():
+            sudo_fd = os.open(self.sudo_script, os.O_RDONLY | os.O_CLOEXEC)
+            fds.append(sudo_fd)
+        plan = BwrapPlan(spec, home, tmp, sc_fd, agent_fd, etc, env_fd, sudo_fd=sudo_fd)
+        return bwrap_argv(plan, command)
 
     def _make_plain_dirs(self, plain_dir: Path, uid: int | None) -> tuple[Path, Path]:
         """home and tmp of a plain box, owned by its uid and closed to every other user;

@@ -54,6 +54,8 @@ def test_proc_shows_only_the_sandbox(sandbox: Sandbox) -> None:
     assert int(pids) < 10  # bwrap's init, the agent, this shell and its children
     fails(sandbox, "ls /proc/1/root/root")
     fails(sandbox, "echo 3 > /proc/sys/vm/drop_caches")
-    # The sandbox's init (PID 1) ignores a SIGKILL sent from inside its namespace.
-    sandbox.commands.run("kill -9 1; sleep 0.5; kill -0 1")
+    # The sandbox's init (PID 1, the agent, box root) ignores a SIGKILL sent from inside its
+    # namespace, even by box root; the user may not signal it at all.
+    fails(sandbox, "kill -0 1")
+    sandbox.commands.run("sudo kill -9 1; sleep 0.5; sudo kill -0 1")
     assert sandbox.commands.run("echo still here").stdout.strip() == "still here"

@@ -20,8 +20,10 @@ from sandboxd.isolation.full import FullIsolation
 from sandboxd.isolation.paths import default_mounts_dir
 from sandboxd.isolation.reduced import ReducedIsolation
 from tests.sandboxd.isolation.helpers import (
+    FULL_PROBE,
+    FULL_TEST_ID_BASE,
+    FULL_TEST_RANGES,
     PROBE,
-    TEST_UID_BASE,
     Launch,
     Loop,
     full_skip_reason,
@@ -99,8 +101,9 @@ def full_iso(
     if reason:
         pytest.skip(reason)
     iso = FullIsolation(
-        data_dir, cgroup_parent, TEST_UID_BASE, agent_script=agent_file, mounts_dir=mounts_dir
-    )
+        data_dir, cgroup_parent, FULL_TEST_ID_BASE, FULL_TEST_RANGES,
+        agent_script=agent_file, mounts_dir=mounts_dir,
+    )  # fmt: skip
     yield iso
     for box in iso.live_boxes():
         loop.run(box.destroy())
@@ -122,9 +125,11 @@ def reduced_iso(loop: Loop, data_dir: Path, agent_file: Path) -> Iterator[Reduce
 
 
 def make_launcher(iso: FullIsolation | ReducedIsolation, loop: Loop) -> Launch:
+    probe = FULL_PROBE if isinstance(iso, FullIsolation) else PROBE
+
     def launch(box_spec: BoxSpec | None = None, command: list[str] | None = None) -> Any:
         """Launch a box (the probe by default, waiting for its "ready")."""
-        box: Any = loop.run(iso.launch(box_spec or spec(), command or PROBE))
+        box: Any = loop.run(iso.launch(box_spec or spec(), command or probe))
         if command is None:
             assert loop.run(read_line(box)) == "ready\n", box.stderr_path.read_text()
         return box

@@ -36,6 +36,18 @@ for line in sys.stdin:
 PROBE = ["/usr/bin/python3", "-c", PROBE_SOURCE]
 # A host uid range of its own, so a sandboxd running on this machine keeps its uids.
 TEST_UID_BASE = 300_000 + (os.getpid() % 500) * 100
+# Full boxes' id ranges (65,536 ids each): FULL_TEST_RANGES of them per test process (a
+# finished box's unreaped process keeps its range busy until the test ends), far
+# above the reduced ones and a default sandboxd's.
+FULL_TEST_RANGES = 64
+FULL_TEST_ID_BASE = 1_000_000_000 + (os.getpid() % 500) * FULL_TEST_RANGES * 65_536
+# The probe in a full box: bwrap starts it as box root (where the agent starts), so it
+# first becomes the box's user with no capability, as the agent does for every command.
+AS_BOX_USER = [
+    "/usr/bin/setpriv", "--reuid=1000", "--regid=1000", "--groups=1000",
+    "--inh-caps=-all", "--bounding-set=-all",
+]  # fmt: skip
+FULL_PROBE = [*AS_BOX_USER, *PROBE]
 
 
 def spec(sandbox_id: str = "box1", **overrides: Any) -> BoxSpec:

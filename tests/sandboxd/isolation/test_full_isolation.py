@@ -45,15 +45,14 @@ def test_only_usr_etc_and_the_box_own_dirs_are_visible(
         "home",
         "tmp",
         "opt",
+        "root",  # box root's own home, on the box's disk (not the host's /root)
     }
     probes = [
-        "/root",
         "/work",
         "/sys",
         "/var",
         str(data_dir),
         str(planted_key),
-        "/home/user/../root",
     ]
     code = f"import os; result = [p for p in {probes!r} if os.path.exists(p)]"
     assert loop.run(ask(box, code)) == []
@@ -111,7 +110,8 @@ def test_runs_as_uid_1000_in_its_home_with_the_requested_env(
         "sbx-test",
     )
     assert set(env_names) == {"FOO", "HOME", "USER", "PATH", "LANG", "PWD"}  # PWD: bwrap's
-    assert os.stat(box.disk.home_dir).st_uid == box.host_uid  # on the host: its own uid
+    # On the host: the box's own ids, box root R and its user R + 1000 (never host root).
+    assert os.stat(box.disk.home_dir).st_uid == box.host_uid + 1000
 
 
 def test_host_loopback_server_is_unreachable(launch_full: Launch, loop: Loop) -> None:
@@ -155,8 +155,9 @@ def test_host_processes_are_invisible_and_cannot_be_signalled(
     launch_full: Launch, loop: Loop
 ) -> None:
     box = launch_full()
-    # A host process of the box's own host uid: signallable by uid, if it were visible.
-    as_box_uid = ["setpriv", f"--reuid={box.host_uid}", f"--regid={box.host_uid}"]
+    # A host process of the box user's host uid: signallable by uid, if it were visible.
+    user_uid = box.host_uid + 1000
+    as_box_uid = ["setpriv", f"--reuid={user_uid}", f"--regid={user_uid}"]
     same_uid = subprocess.Popen([*as_box_uid, "--clear-groups", "sleep", "30"])
     code = f"""
 import os

@@ -1,0 +1,158 @@
+"""Box root (sudo) must not undo issue 9's protections: from root in a real full box, the
+agent (pid 1, undumpable, box root's own uid) stays out of reach, the kernel and the network
+rules stay closed, and another box and the host stay out of reach. Each probe prints what it
+got; the test checks every attempt was refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+from e2b import Sandbox
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="box root needs full isolation, which needs root"
+)
+
+AGENT_PROBE = r"""
+import ctypes, errno, json, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+found = {"uid": os.getuid()}
+def attempt(name, action):
+    try:
+        action()
+        found[name] = "allowed"
+    except OSError as refused:
+        found[name] = errno.errorcode.get(refused.errno, str(refused.errno))
+attempt("read /proc/1/mem", lambda: open("/proc/1/mem", "rb").read(1))
+attempt("read /proc/1/environ", lambda: open("/proc/1/environ", "rb").read(1))
+attempt("open /proc/1/fd/1", lambda: open("/proc/1/fd/1", "wb").write(b"{}\n"))
+attempt("open /proc/1/fd/0", lambda: open("/proc/1/fd/0", "rb").close())
+def ptrace():
+    if libc.ptrace(16, 1, None, None) != 0:  # PTRACE_ATTACH
+        raise OSError(ctypes.get_errno(), "ptrace")
+    libc.ptrace(17, 1, None, None)  # PTRACE_DETACH, had it worked
+attempt("ptrace pid 1", ptrace)
+for number in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM):
+    os.kill(1, number)  # "succeeds": the kernel drops it, as init handles none of them
+state = open("/proc/1/stat").read().rsplit(")", 1)[1].split()[0]
+found["pid 1 after SIGKILL, SIGSTOP, SIGTERM"] = "allowed" if state in "TtZX" else "alive"
+def call(name, number, *args):
+    def run():
+        if libc.syscall(number, *args) < 0:
+            raise OSError(ctypes.get_errno(), name)
+    attempt(name, run)
+call("mount", 165, b"none", b"/tmp", b"tmpfs", 0, None)
+call("umount2 /usr", 166, b"/usr", 2)
+call("unshare(CLONE_NEWUSER)", 272, 0x10000000)
+call("unshare(CLONE_NEWNS)", 272, 0x00020000)
+call("setns", 308, 0, 0)
+call("bpf", 321, 0, None, 0)
+print(json.dumps(found))
+"""
+
+NETWORK_PROBE = r"""
+import json, subprocess
+found = {}
+for name, argv in {
+    "ip route add": ["ip", "route", "add", "192.0.2.0/24", "dev", "lo"],
+    "ip rule add": ["ip", "rule", "add", "from", "all", "lookup", "100"],
+    "ip link set lo down": ["ip", "link", "set", "lo", "down"],
+    "iptables -F": ["iptables", "-F"],
+    "nft flush ruleset": ["nft", "flush", "ruleset"],
+}.items():
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=10)
+        found[name] = "allowed" if done.returncode == 0 else "refused"
+    except FileNotFoundError:
+        found[name] = "missing"
+print(json.dumps(found))
+"""
+
+HOST_WRITE_PROBE = r"""
+import errno, json, os
+found = {}
+for path in ("/usr/bin/sandboxd-probe", "/etc/sandboxd-probe", "/usr/lib/os-release"):
+    try:
+        with open(path, "a") as file:
+            file.write("x")
+        found[path] = "allowed"
+    except OSError as refused:
+        found[path] = errno.errorcode.get(refused.errno, str(refused.errno))
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture
+def two_boxes(sdk_env: None) -> Iterator[tuple[Sandbox, Sandbox]]:
+    first = Sandbox.create(timeout=120)
+    second = Sandbox.create(timeout=120)
+    yield first, second
+    first.kill()
+    second.kill()
+
+
+def _as_root(box: Sandbox, probe: str) -> dict[str, object]:
+    box.files.write("/tmp/probe.py", probe)
+    done = box.commands.run("sudo python3 /tmp/probe.py", timeout=60)
+    found: dict[str, object] = json.loads(done.stdout)
+    return found
+
+
+def test_box_root_cannot_reach_the_agent_or_the_kernel(
+    two_boxes: tuple[Sandbox, Sandbox],
+) -> None:
+    box, _ = two_boxes
+    found = _as_root(box, AGENT_PROBE)
+
+    assert found.pop("uid") == 0  # the probe really ran as box root
+    assert {name: got for name, got in found.items() if got == "allowed"} == {}
+    assert box.commands.run("echo alive").stdout == "alive\n"  # the agent lives on
+
+
+def test_box_root_cannot_change_the_box_network(two_boxes: tuple[Sandbox, Sandbox]) -> None:
+    box, _ = two_boxes
+    found = _as_root(box, NETWORK_PROBE)
+
+    assert "allowed" not in found.values(), found
+    assert box.commands.run("ip -o link show lo").stdout.count("UP") >= 1
+
+
+def test_box_root_cannot_write_the_hosts_usr_or_etc(two_boxes: tuple[Sandbox, Sandbox]) -> None:
+    box, _ = two_boxes
+    found = _as_root(box, HOST_WRITE_PROBE)
+
+    assert "allowed" not in found.values(), found
+    assert not os.path.exists("/usr/bin/sandboxd-probe")
+    assert not os.path.exists("/etc/sandboxd-probe")
+
+
+def test_box_root_cannot_see_or_open_another_box(two_boxes: tuple[Sandbox, Sandbox]) -> None:
+    first, second = two_boxes
+    second.commands.run("sleep 300 & echo $! > /tmp/sleeper; echo secret > /home/user/s.txt")
+    second.commands.run("chmod 600 /home/user/s.txt")
+    root_of_first = first.commands.run("sudo ps -eo args").stdout
+    assert "sleep 300" not in root_of_first
+
+    host_second_home = _home_holding("s.txt")
+    host_uid = os.stat(host_second_home).st_uid
+    first_r = int(first.commands.run("sudo cat /proc/self/uid_map").stdout.split()[1])
+    assert not first_r <= host_uid < first_r + 65536  # the other box's ids are not ours
+    # Even by number, the other box's user is not a uid box root can become.
+    probe = (
+        f"import os\ntry:\n    os.setuid({host_uid})\n    print('allowed')\n"
+        "except OSError:\n    print('refused')\n"
+    )
+    first.files.write("/tmp/setuid.py", probe)
+    assert first.commands.run("sudo python3 /tmp/setuid.py").stdout.strip() == "refused"
+
+
+def _home_holding(name: str) -> str:
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    for point in points:
+        if point.startswith("/run/sandboxd/") and os.path.exists(f"{point}/home/{name}"):
+            return f"{point}/home"
+    raise AssertionError(f"no box home holds {name}")
