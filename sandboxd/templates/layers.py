@@ -10,18 +10,20 @@ resumes from a cached step.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sandboxd.agent.client import AgentClient
+from sandboxd.agent.messages import AgentError, Data
 from sandboxd.private_files import FILE_MODE
-from sandboxd.templates.boxexec import LineSink, run_script
+from sandboxd.templates.boxexec import BASH, LineSink, LineSplitter, run_script
 
 TAR_IN_BOX = "/tmp/.sandboxd-layer.tar"
 READ_CHUNK_BYTES = 1 << 20
-STREAM_CHUNK_BYTES = 1 << 20
+STREAM_CHUNK_BYTES = 1 << 19  # 0.7 MB as base64 per input request
 
 # $HOME, not /home/user: a box of reduced isolation without bwrap has its home elsewhere.
 # gzip -1: every byte crosses the agent's channel at each sandbox start, and a home of
@@ -29,7 +31,7 @@ STREAM_CHUNK_BYTES = 1 << 20
 # tar, 0.8 s gzipped); -1 because the box pays for it at every step of a build.
 _CAPTURE = 'tar -C "$HOME" --numeric-owner -I "gzip -1" -cf "$1" . && stat -c %s "$1"'
 _RESTORE_CLEAN = 'find "$HOME" -mindepth 1 -delete && '
-_RESTORE = 'tar -xzf "$1" -C "$HOME" --no-same-owner; status=$?; rm -f "$1"; exit $status'
+_RESTORE_FROM_STDIN = 'tar -xz -C "$HOME" --no-same-owner'
 
 
 class LayerError(Exception):
@@ -86,12 +88,38 @@ async def restore_home(
     timeout_s: float,
     on_line: LineSink | None = None,
 ) -> None:
-    """Put a layer back as the box's home (emptied first when `clean`)."""
-    await agent.write_file(TAR_IN_BOX, _chunks_of(layer_file))
-    script = (_RESTORE_CLEAN if clean else "") + _RESTORE
-    end = await run_script(agent, script, [TAR_IN_BOX], timeout_s=timeout_s, on_line=on_line)
-    if end.exit_code != 0:
-        raise LayerError(f"could not put the template's layer in the box ({end.status})")
+    """Put a layer back as the box's home (emptied first when `clean`): the tar is fed to
+    `tar -x` in the box through its stdin, a chunk at a time, never stored in the box."""
+    script = (_RESTORE_CLEAN if clean else "") + _RESTORE_FROM_STDIN
+    sink: LineSink = on_line or (lambda stream, line: None)
+    splitters = {name: LineSplitter(name, sink) for name in ("stdout", "stderr", "pty")}
+    handle = await agent.start_process(
+        BASH, ["-c", script], stdin=True, timeout_s=timeout_s, tag="template layer"
+    )
+
+    async def read_output() -> None:
+        async for event in handle:
+            if isinstance(event, Data):
+                splitters[event.stream].feed(event.data)
+
+    # Read while feeding: a tar that writes much (errors) would otherwise block on its
+    # output, stop reading its input, and leave send_input waiting until the timeout.
+    reader = asyncio.create_task(read_output())
+    try:
+        try:
+            async for chunk in _chunks_of(layer_file):
+                await agent.send_input(handle.pid, chunk)
+            await agent.close_stdin(handle.pid)
+        except AgentError:  # tar ended early: its end (below) says how
+            pass
+        await asyncio.wait({reader}, timeout=timeout_s)
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        handle.close()
+    if handle.end is None or handle.end.exit_code != 0:
+        status = "no end" if handle.end is None else handle.end.status
+        raise LayerError(f"could not put the template's layer in the box ({status})")
 
 
 async def _chunks_of(path: Path) -> AsyncIterator[bytes]:

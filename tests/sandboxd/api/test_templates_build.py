@@ -302,3 +302,20 @@ def test_copied_symlinks_stay_symlinks(sdk_env: None, tmp_path: Path) -> None:
         links = sandbox.commands.run("readlink tree/relative tree/absolute").stdout.split()
         assert links == ["real.txt", "/etc/hostname"]
         assert sandbox.files.read("/home/user/tree/relative") == "real\n"
+
+
+def test_a_layer_that_cannot_be_put_back_fails_the_create_and_leaves_no_box(
+    sdk_env: None, api: httpx.Client, sandboxd: RunningSandboxd
+) -> None:
+    layers = sandboxd.data_dir / "templates" / "layers"
+    before = set(layers.glob("*.tar"))
+    _build(Template().from_template("base").run_cmd("echo x > x"), "build-broken-layer")
+    for path in set(layers.glob("*.tar")) - before:
+        path.write_bytes(b"not a tar at all")
+    running_before = len(api.get("/v2/sandboxes").json())
+
+    answer = api.post("/sandboxes", json={"templateID": "build-broken-layer", "timeout": 60})
+
+    assert answer.status_code == 503
+    assert "could not put the template's layer in the box" in answer.json()["message"]
+    assert len(api.get("/v2/sandboxes").json()) == running_before
