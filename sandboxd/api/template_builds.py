@@ -27,8 +27,8 @@ def is_upload_path(path: str) -> bool:
 
 
 async def file_link(request: Request) -> Response:
-    """`GET /templates/{id}/files/{hash}`: 201 (E2B's code for this GET) with `present` and,
-    when the files are not there yet, a signed link to PUT them to."""
+    """`GET /templates/{id}/files/{hash}`: 201 (E2B's code for this GET) with `present` and a
+    signed link to PUT the files to (the SDK uploads when they are not present, or forced)."""
     templates = service(request)
     template = templates.catalog.get(request.path_params["template_id"])
     files_hash = request.path_params["hash"]
