@@ -1,32 +1,35 @@
 """A box's user namespace, made by host root: box ids 0..65535 are host ids R..R+65535.
 
 bwrap alone can only map the one uid it runs as, which leaves no room for a root in the
-box. So host root makes the namespace: a forked holder drops to host id R (no groups),
-unshares a user namespace (which R then owns), and waits; host root writes its uid_map
-and gid_map (`0 R 65536`, which needs host root's CAP_SETUID/CAP_SETGID) and opens
-/proc/<holder>/ns/user. bwrap, started as R (the namespace's owner, so setns into it is
-allowed), joins it with `--userns FD`. The holder is then killed and reaped: the open fd
-keeps the namespace alive until bwrap is in it, and bwrap's processes keep it after.
+box. So host root makes the namespace: a holder process (`setpriv` to host id R, no
+groups, then `unshare --user`) makes a user namespace that R owns and waits on its stdin;
+host root writes its uid_map and gid_map (`0 R 65536`, which needs host root's
+CAP_SETUID/CAP_SETGID) and opens /proc/<holder>/ns/user. bwrap, started as R (the
+namespace's owner, so setns into it is allowed), joins it with `--userns FD`. The holder
+then ends (EOF on its stdin) and is reaped: the open fd keeps the namespace alive until
+bwrap is in it, and bwrap's processes keep it after.
 
-Before it waits, the holder (root of the new namespace) sets user.max_user_namespaces to
-0 there: nothing in the box may nest another user namespace, besides the seccomp filter
-and bwrap's own `--disable-userns` checks.
+The holder is exec'd tools, not a fork of sandboxd: forking a server of a few hundred MB
+copies its page tables on every create (~20 ms at 300 MB), where two small execs cost a
+few ms whatever sandboxd's size. Nothing in the box may nest another user namespace: the
+seccomp filter denies unshare, setns and clone with namespace flags (bwrap's own
+--disable-userns works only in a namespace bwrap makes itself).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import subprocess
 from dataclasses import dataclass
 
+from sandboxd.isolation.bwrap import HELPER_ENV, SETPRIV
+
+UNSHARE = "/usr/bin/unshare"
+SH = "/bin/sh"
 # Every box gets this many ids: box uid/gid 0..65535, like a container's default range.
 BOX_ID_COUNT = 65_536
-CLONE_NEWUSER = 0x10000000
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_UNSHARE = _LIBC.unshare  # resolved now: the forked holder should do as little as it can
-_HOLDER_READY = b"r"
-_HOLDER_FAILED = b"f"
+_HOLDER_TIMEOUT_S = 10.0
 
 
 class UsernsError(RuntimeError):
@@ -53,65 +56,58 @@ def id_map(host_base: int, count: int = BOX_ID_COUNT) -> str:
     return f"0 {host_base} {count}\n"
 
 
+def holder_argv(host_base: int) -> list[str]:
+    """As host id `host_base` (no groups, no capabilities), a new user namespace, in which
+    the holder says it is there and waits for EOF on its stdin."""
+    setpriv = [SETPRIV, f"--reuid={host_base}", f"--regid={host_base}", "--clear-groups"]
+    return [*setpriv, UNSHARE, "--user", "--", SH, "-c", "echo in; exec cat >/dev/null"]
+
+
 def new_box_userns(host_base: int) -> BoxUserns:
     """Make a user namespace owned by host id `host_base` that maps box ids 0..65535 to
     host ids host_base..host_base+65535. Needs host root. UsernsError on failure."""
     if host_base < 1000 or host_base + BOX_ID_COUNT > 2**32 - 1:
         raise ValueError(f"host id range from {host_base} is not unprivileged and valid")
-    status_r, status_w = os.pipe2(os.O_CLOEXEC)
-    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # the holder: no Python beyond system calls until _exit
-        os.close(status_r)
-        _hold(host_base, status_w, hold_r, hold_w)
-    os.close(status_w)
-    os.close(hold_r)
+    holder = subprocess.Popen(
+        holder_argv(host_base),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=HELPER_ENV,
+        cwd="/",
+    )
+    assert holder.stdin is not None and holder.stdout is not None
     try:
-        if os.read(status_r, 1) != _HOLDER_READY:
-            raise UsernsError("the holder could not unshare a user namespace as the box's id")
+        if holder.stdout.readline() != b"in\n":
+            raise UsernsError(f"no user namespace as host id {host_base}: {_stderr(holder)}")
         line = id_map(host_base)
         for name in ("uid_map", "gid_map"):
-            with open(f"/proc/{pid}/{name}", "w") as file:
+            with open(f"/proc/{holder.pid}/{name}", "w") as file:
                 file.write(line)
-        fd = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        return BoxUserns(
+            os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC), host_base
+        )
     except OSError as exc:
         raise UsernsError(f"cannot map host ids from {host_base}: {exc}") from exc
     finally:
-        os.close(status_r)
-        os.close(hold_w)  # the holder reads EOF, closes the namespace to nesting and ends
-        _, status = os.waitpid(pid, 0)
-    if status != 0:
-        os.close(fd)
-        raise UsernsError("the holder could not close its namespace to nested ones")
-    return BoxUserns(fd, host_base)
+        holder.stdin.close()  # the holder ends; kill it too, in case it does not
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            holder.wait(_HOLDER_TIMEOUT_S)
+        if holder.returncode is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
+        if holder.stderr is not None:
+            holder.stderr.close()
 
 
-def _hold(host_base: int, status_w: int, hold_r: int, hold_w: int) -> None:
-    """The holder's whole life (in the forked child; never returns)."""
-    code = 1
+def _stderr(holder: subprocess.Popen[bytes]) -> str:
+    """What the holder said on stderr (it has ended or is about to)."""
+    assert holder.stdin is not None and holder.stderr is not None
+    holder.stdin.close()
     try:
-        os.close(hold_w)  # the parent's end: only the parent may hold it, or no EOF comes
-        os.setgroups([])
-        os.setresgid(host_base, host_base, host_base)
-        os.setresuid(host_base, host_base, host_base)
-        if _UNSHARE(CLONE_NEWUSER) != 0:
-            raise OSError(ctypes.get_errno(), "unshare")
-        os.write(status_w, _HOLDER_READY)
-        os.read(hold_r, 1)  # EOF once the parent has the namespace's fd
-        _forbid_nested_userns()
-        code = 0
-    except BaseException:  # noqa: BLE001 (report and leave; never run the parent's code)
-        with contextlib.suppress(OSError):
-            os.write(status_w, _HOLDER_FAILED)
-    finally:
-        os._exit(code)
-
-
-def _forbid_nested_userns() -> None:
-    """As root of the new namespace (its map is written by now): no user namespace may
-    be made inside it (seccomp also denies unshare and clone(CLONE_NEWUSER))."""
-    fd = os.open("/proc/sys/user/max_user_namespaces", os.O_WRONLY)
-    try:
-        os.write(fd, b"0")
-    finally:
-        os.close(fd)
+        holder.wait(_HOLDER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        holder.kill()
+        holder.wait()
+    return holder.stderr.read(4096).decode(errors="replace").strip()
