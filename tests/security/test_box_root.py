@@ -149,6 +149,26 @@ def test_box_root_cannot_see_or_open_another_box(two_boxes: tuple[Sandbox, Sandb
     assert first.commands.run("sudo python3 /tmp/setuid.py").stdout.strip() == "refused"
 
 
+def test_box_root_cannot_read_the_hosts_root_only_files(
+    two_boxes: tuple[Sandbox, Sandbox],
+) -> None:
+    box, _ = two_boxes
+    secrets = [p for p in ("/etc/shadow", "/etc/gshadow") if os.path.exists(p)]
+    if not secrets:
+        pytest.skip("this host has no /etc/shadow or /etc/gshadow to try")
+    probe = (
+        "import errno, json\nfound = {}\n"
+        f"for path in {secrets!r}:\n"
+        "    try:\n        open(path, 'rb').read(1)\n        found[path] = 'allowed'\n"
+        "    except OSError as refused:\n        found[path] = errno.errorcode[refused.errno]\n"
+        "print(json.dumps(found))\n"
+    )
+    found = _as_root(box, probe)
+
+    # Host root's files are nobody's in the box (not mapped), whatever box root may do.
+    assert found == {path: "EACCES" for path in secrets}
+
+
 def _home_holding(name: str) -> str:
     with open("/proc/self/mountinfo") as mountinfo:
         points = [line.split()[4] for line in mountinfo]
