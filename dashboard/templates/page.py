@@ -65,7 +65,7 @@ def template_section(
                 "Build log", builds["build_id"].tolist(), key=f"templates_build_{template_id}"
             )
             if build_id:
-                remedy_ui.build_log_panel(client, BuildLog(template_id, str(build_id)), "builds")
+                remedy_ui.build_log_panel(client, BuildLog(template_id, str(build_id)))
     fit = monitor.store.template_fit(time_range.start, time_range.end)
     plan = remedy_plans.plan_for_template(catalog, entry, fit)
     if plan is not None:

@@ -87,22 +87,33 @@ def started_progress(monitor: Monitor) -> None:
     plan, ok, message = st.session_state[_STARTED]
     if not ok:
         st.error(f"Create a right-sized template: {literal(message)}")
+        _dismiss_button()
         return
     st.success(f"Create a right-sized template: {literal(message)}")
     build_id = st.session_state.get(f"{_STARTED}_build")
     if build_id is None:
         return
-    log = build_log_panel(monitor.actions.client, st.session_state[_log_key(build_id)], "remedy")
+    log = build_log_panel(monitor.actions.client, st.session_state[_log_key(build_id)])
     if log.status == "ready":
         st.markdown("Start sandboxes from it with:")
         st.code(start_line(plan), language="python")
+    if log.finished:
+        _dismiss_button()
+
+
+def _dismiss_button() -> None:
+    """Put the outcome of the remedy away (it shows on every page using it until then)."""
+    if st.button("Done", key="remedy_done"):
+        st.session_state.pop(_STARTED, None)
+        st.session_state.pop(f"{_STARTED}_build", None)
+        st.rerun()
 
 
 def _log_key(build_id: str) -> str:
     return f"build_log_{build_id}"
 
 
-def build_log_panel(client: E2BClient, log: BuildLog, key: str) -> BuildLog:
+def build_log_panel(client: E2BClient, log: BuildLog) -> BuildLog:
     """A build's status and its newest log lines, as text, refreshed live until the build
     is ready or failed; returns what is known now."""
     state_key = _log_key(log.build_id)
@@ -122,7 +133,7 @@ def build_log_panel(client: E2BClient, log: BuildLog, key: str) -> BuildLog:
                     f"The build's status could not be read: {literal(api_error_words(error))}"
                 )
             st.session_state[state_key] = now
-        _draw_log(now, key)
+        _draw_log(now)
         if now.finished and not before.finished:
             st.rerun(scope="app")  # stop refreshing, and show what follows a finished build
 
@@ -131,7 +142,7 @@ def build_log_panel(client: E2BClient, log: BuildLog, key: str) -> BuildLog:
     return result
 
 
-def _draw_log(log: BuildLog, key: str) -> None:
+def _draw_log(log: BuildLog) -> None:
     status = log.status or "status not known yet"
     words = {
         "building": "building",

@@ -188,6 +188,8 @@ def test_the_remedy_from_a_template_says_what_it_creates_and_audits_a_failure(
     audit = catalog_monitor.store.actions_latest(10)
     (row,) = audit[audit["action"] == AUDIT_ACTION].to_dict("records")
     assert row["outcome"] == "failed" and "not created: API unreachable" in row["detail"]
+    app.button(key="remedy_done").click().run()  # put away
+    assert not any("not created" in str(e.value) for e in app.error)
 
 
 def test_read_only_mode_shows_the_catalog_without_builds_or_remedy(tmp_path: Path) -> None:
