@@ -38,6 +38,7 @@ __all__ = ["api", "new_sandbox", "sandboxd"]  # for test_actions.py
 BUSY_LOOP = "python3 -c 'while True: pass'"
 # A busy loop keeps one vCPU near 100 %; a share over this says it is running.
 BUSY_CPU_PCT = 10.0
+SESSION_SANDBOX_TIMEOUT_S = 3600
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,24 @@ def _make_sandboxes(
         "api_url": server.api_url,
         "sandbox_url": server.envd_url,
     }
-    busy = Sandbox.create(timeout=600, metadata={"role": "busy"}, **connection)
+    # The session's sandboxes outlive every test that uses them (the whole dashboard suite,
+    # browser tests and template builds included, runs well past 10 minutes on 2 cores);
+    # sandboxd kills them when the session stops it.
+    busy = Sandbox.create(
+        timeout=SESSION_SANDBOX_TIMEOUT_S, metadata={"role": "busy"}, **connection
+    )
     busy.commands.run(BUSY_LOOP, background=True)
-    oom = Sandbox.create(template="small", timeout=600, metadata={"role": "oom"}, **connection)
+    oom = Sandbox.create(
+        template="small", timeout=SESSION_SANDBOX_TIMEOUT_S, metadata={"role": "oom"}, **connection
+    )
     with contextlib.suppress(CommandExitException):  # the kernel kills it: exit 137
         oom.commands.run(MEMORY_BOMB, timeout=60)
-    paused = Sandbox.create(timeout=600, metadata={"role": "paused"}, **connection)
-    killed = Sandbox.create(timeout=600, metadata={"role": "killed"}, **connection)
+    paused = Sandbox.create(
+        timeout=SESSION_SANDBOX_TIMEOUT_S, metadata={"role": "paused"}, **connection
+    )
+    killed = Sandbox.create(
+        timeout=SESSION_SANDBOX_TIMEOUT_S, metadata={"role": "killed"}, **connection
+    )
     ids = [busy.sandbox_id, oom.sandbox_id, paused.sandbox_id, killed.sandbox_id]
     wait_for(lambda: set(ids) <= store.live_sandbox_ids(), 15, "the sandboxes listed")
     wait_for(lambda: len(store.last_sample_at(ids)) == 4, 15, "samples of every sandbox")
