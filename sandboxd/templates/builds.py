@@ -39,6 +39,7 @@ BASE_IMAGES = ("e2bdev/base", "e2bdev/base:latest", "docker.io/e2bdev/base:lates
 BASE_STEP = "base"  # the SDK's names of the first and last phases (e2b/template/consts.py)
 FINALIZE_STEP = "finalize"
 MAX_STEPS = 200
+MAX_ARGS_CHARS = 256 * 1024  # all steps' arguments together: the build record keeps them
 MAX_LOG_LINES_PER_BUILD = 10_000  # older lines are dropped from the store past this
 READY_TIMEOUT_S = 60.0
 STEP_FILES_TYPES = ("RUN", "COPY", "WORKDIR")  # steps that may change the home
@@ -62,6 +63,8 @@ def parse_start(body: dict[str, Any]) -> dict[str, Any]:
         checked = [check_step(step, index + 1) for index, step in enumerate(steps)]
     except ValueError as bad:
         raise ApiProblem(400, str(bad)) from None
+    if sum(len(arg) for step in checked for arg in step["args"]) > MAX_ARGS_CHARS:
+        raise ApiProblem(400, f"the steps' arguments are over {MAX_ARGS_CHARS} characters")
     request: dict[str, Any] = {"steps": checked, "force": body.get("force") is True}
     for name in ("fromImage", "fromTemplate", "startCmd", "readyCmd"):
         value = body.get(name)

@@ -3,9 +3,9 @@
 Without a writable root filesystem for boxes (their /usr and /etc are the host's,
 read-only), what a step can change that lasts is the sandbox user's home. A layer is that
 home after the step, tarred INSIDE the box (so nothing of it is read on the host but the
-bytes) to tar's stdout and written to a host file as it comes, at most `max_bytes`. A sandbox of the template
-gets it back at its start, extracted inside its box (startup.py); so does a build box that
-resumes from a cached step.
+bytes), streamed out of tar's stdout to a host file, at most `max_bytes`. A sandbox of the
+template gets it back at its start, fed to tar's stdin inside its box (startup.py); so does
+a build box that resumes from a cached step.
 """
 
 from __future__ import annotations

@@ -172,3 +172,24 @@ def test_at_most_the_set_number_of_templates(tmp_path: Path) -> None:
 
     assert third.status_code == 400 and "SANDBOXD_MAX_TEMPLATES" in third.json()["message"]
     assert again.status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("start", "text"),
+    [
+        ({"steps": [{"type": "RUN", "args": ["true"]}]}, "one of 'fromImage' and 'fromTemplate'"),
+        ({"fromTemplate": "base", "steps": [{"type": "FROB"}]}, "unknown type 'FROB'"),
+        ({"fromTemplate": "base", "steps": [{"type": "COPY", "args": ["a", "b"]}]}, "filesHash"),
+        ({"fromTemplate": "base", "steps": "RUN true"}, "'steps' must be a list"),
+        (
+            {"fromTemplate": "base", "steps": [{"type": "RUN", "args": ["x" * 60000]}] * 5},
+            "over 262144 characters",
+        ),
+    ],
+)
+def test_a_bad_build_start_is_a_400(api: httpx.Client, start: dict[str, object], text: str) -> None:
+    made = _create(api, "rec-bad-start")
+
+    answer = api.post(f"/v2/templates/{made['templateID']}/builds/{made['buildID']}", json=start)
+
+    assert answer.status_code == 400 and text in answer.json()["message"]
