@@ -1,14 +1,17 @@
 """sandboxd agent: the main process inside every sandbox (standard library only).
 
-The isolation layer starts it as `/usr/bin/python3 -I /opt/sandboxd/agent.py` as the
-sandbox user. It is the box's init: it starts and watches the user's processes, reaps
-every zombie, and does file operations, which the kernel confines to the box because
-the agent runs inside it. If it dies, the sandbox ends; so it never lets one bad request
-take it down.
+The isolation layer starts it as `/usr/bin/python3 -I /opt/sandboxd/agent.py`: as box
+root (uid 0 of the box's own user namespace, with a few capabilities) in a full box, as
+the sandbox user elsewhere. It is the box's init: it starts and watches the user's
+processes (as uid 1000 with no capability: `become`), reaps every zombie, serves sudo
+(`SudoServer`: commands as box root), and does file operations as uid 1000 (fsuid), which
+the kernel confines to the box because the agent runs inside it. If it dies, the sandbox
+ends; so it never lets one bad request take it down.
 
-The user's code runs as the agent's own uid, so the agent keeps it out by other means:
+Box code may run as the agent's own uid (sudo gives box root to every box process; in a
+reduced box the user is the agent's uid), so the agent keeps it out by other means:
 - it makes itself not dumpable (PR_SET_DUMPABLE 0): a process of the same uid without
-  CAP_SYS_PTRACE (the box has no capabilities) can then neither ptrace it, nor read or write
+  CAP_SYS_PTRACE (no box process ever has it) can then neither ptrace it, nor read or write
   its memory, nor open anything under /proc/<agent>/fd, where its channel to sandboxd is;
 - it is the PID namespace's init (bwrap's --as-pid-1), and as init it handles no signal
   but SIGCHLD, so the kernel drops every other signal sent from inside the box, SIGKILL and

@@ -34,6 +34,22 @@ def test_sudo_runs_commands_as_box_root(box: Sandbox) -> None:
     assert box.commands.run("id -u").stdout.strip() == "1000"  # without sudo: the user
 
 
+def test_commands_hold_no_capability_and_box_root_holds_only_its_few(box: Sandbox) -> None:
+    def sets(command: str) -> dict[str, str]:
+        lines = box.commands.run(command).stdout.splitlines()
+        return dict(line.split(":\t") for line in lines)
+
+    names = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+    assert sets("grep ^Cap /proc/self/status") == dict.fromkeys(names, "0000000000000000")
+    # CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT
+    # AUDIT_WRITE SETFCAP: bits 0 1 3-8 10 18 29 31. No SYS_ADMIN (21), SYS_PTRACE (19),
+    # NET_ADMIN (12), NET_RAW (13), MKNOD (27), SYS_MODULE (16), SYS_RESOURCE (24).
+    root_sets = sets("sudo grep ^Cap /proc/self/status")
+    assert root_sets == dict.fromkeys(names, "00000000a00405fb")
+    groups = box.commands.run("grep -E '^(Uid|Gid|Groups)' /proc/self/status").stdout
+    assert groups.split() == ["Uid:", *["1000"] * 4, "Gid:", *["1000"] * 4, "Groups:", "1000"]
+
+
 def test_sudo_passes_stdin_stdout_stderr_and_the_exit_code(box: Sandbox) -> None:
     done = box.commands.run("echo fed-in | sudo sh -c 'cat; echo to-err >&2'")
     assert (done.stdout, done.stderr) == ("fed-in\n", "to-err\n")
