@@ -22,6 +22,7 @@ from sandboxd.agent.messages import AgentError, Data
 from sandboxd.private_files import FILE_MODE
 from sandboxd.templates.boxexec import BASH, LineSink, LineSplitter
 
+TAR = "/usr/bin/tar"
 STREAM_CHUNK_BYTES = 1 << 19  # 0.7 MB as base64 per input request
 
 # $HOME, not /home/user: a box of reduced isolation without bwrap has its home elsewhere.
@@ -87,11 +88,14 @@ async def restore_home(
 ) -> None:
     """Put a layer back as the box's home (emptied first when `clean`): the tar is fed to
     `tar -x` in the box through its stdin, a chunk at a time, never stored in the box."""
-    script = (_RESTORE_CLEAN if clean else "") + _RESTORE_FROM_STDIN
     sink: LineSink = on_line or (lambda stream, line: None)
     splitters = {name: LineSplitter(name, sink) for name in ("stdout", "stderr", "pty")}
+    if clean:
+        command, args = BASH, ["-c", _RESTORE_CLEAN + _RESTORE_FROM_STDIN]
+    else:  # tar itself, no shell: it starts in the home, the agent's default directory
+        command, args = TAR, ["-xz", "--no-same-owner"]
     handle = await agent.start_process(
-        BASH, ["-c", script], stdin=True, timeout_s=timeout_s, tag="template layer"
+        command, args, stdin=True, timeout_s=timeout_s, tag="template layer"
     )
 
     async def read_output() -> None:
