@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from sandboxd.isolation.base import (
@@ -178,8 +178,10 @@ class FullIsolation:
         try:
             cgroups.create(CgroupLimits(spec.memory_mb << 20, spec.cpu_count, spec.max_processes))
             try:
-                await disk.create(spec.disk_size_mb, uid + SANDBOX_UID, root_uid=uid)
-                userns = new_box_userns(uid)
+                userns = await _with_disk(
+                    new_box_userns(uid),
+                    disk.create(spec.disk_size_mb, uid + SANDBOX_UID, root_uid=uid),
+                )
                 process, network = await self._spawn(spec, command, cgroups, disk, userns, netns_fd)
             except BaseException:
                 await _undo(cgroups, disk)
@@ -312,6 +314,19 @@ class FullIsolation:
 def _keep(fds: list[int], fd: int) -> int:
     fds.append(fd)
     return fd
+
+
+async def _with_disk(making: Awaitable[BoxUserns], disk_made: Awaitable[float]) -> BoxUserns:
+    """The user namespace, made while the disk is formatted (each takes a few ms); if
+    either fails, the other is awaited too and its namespace closed."""
+    userns_task = asyncio.ensure_future(making)
+    try:
+        await disk_made
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            (await userns_task).close()
+        raise
+    return await userns_task
 
 
 def _open_script(path: Path, fds: list[int]) -> int | None:

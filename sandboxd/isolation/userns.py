@@ -18,6 +18,7 @@ seccomp filter denies unshare, setns and clone with namespace flags (bwrap's own
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -63,51 +64,41 @@ def holder_argv(host_base: int) -> list[str]:
     return [*setpriv, UNSHARE, "--user", "--", SH, "-c", "echo in; exec cat >/dev/null"]
 
 
-def new_box_userns(host_base: int) -> BoxUserns:
+async def new_box_userns(host_base: int) -> BoxUserns:
     """Make a user namespace owned by host id `host_base` that maps box ids 0..65535 to
-    host ids host_base..host_base+65535. Needs host root. UsernsError on failure."""
+    host ids host_base..host_base+65535. Needs host root. UsernsError on failure. Async,
+    so a launch makes it while the box's disk is being formatted."""
     if host_base < 1000 or host_base + BOX_ID_COUNT > 2**32 - 1:
         raise ValueError(f"host id range from {host_base} is not unprivileged and valid")
-    holder = subprocess.Popen(
-        holder_argv(host_base),
+    holder = await asyncio.create_subprocess_exec(
+        *holder_argv(host_base),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=HELPER_ENV,
         cwd="/",
     )
-    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdin is not None and holder.stdout is not None and holder.stderr is not None
     try:
-        if holder.stdout.readline() != b"in\n":
-            raise UsernsError(f"no user namespace as host id {host_base}: {_stderr(holder)}")
+        ready = await asyncio.wait_for(holder.stdout.readline(), _HOLDER_TIMEOUT_S)
+        if ready != b"in\n":
+            holder.stdin.close()
+            said = await asyncio.wait_for(holder.stderr.read(4096), _HOLDER_TIMEOUT_S)
+            raise UsernsError(f"no user namespace as host id {host_base}: {said.decode().strip()}")
         line = id_map(host_base)
         for name in ("uid_map", "gid_map"):
             with open(f"/proc/{holder.pid}/{name}", "w") as file:
                 file.write(line)
-        return BoxUserns(
-            os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC), host_base
-        )
+        fd = os.open(f"/proc/{holder.pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        return BoxUserns(fd, host_base)
     except OSError as exc:
         raise UsernsError(f"cannot map host ids from {host_base}: {exc}") from exc
     finally:
-        holder.stdin.close()  # the holder ends; kill it too, in case it does not
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            holder.wait(_HOLDER_TIMEOUT_S)
-        if holder.returncode is None:
-            holder.kill()
-            holder.wait()
-        holder.stdout.close()
-        if holder.stderr is not None:
-            holder.stderr.close()
-
-
-def _stderr(holder: subprocess.Popen[bytes]) -> str:
-    """What the holder said on stderr (it has ended or is about to)."""
-    assert holder.stdin is not None and holder.stderr is not None
-    holder.stdin.close()
-    try:
-        holder.wait(_HOLDER_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        holder.kill()
-        holder.wait()
-    return holder.stderr.read(4096).decode(errors="replace").strip()
+        holder.stdin.close()  # the holder ends; killed if it does not
+        try:
+            await asyncio.wait_for(holder.wait(), _HOLDER_TIMEOUT_S)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                holder.kill()
+            await holder.wait()
+            raise

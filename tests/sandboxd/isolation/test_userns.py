@@ -3,6 +3,7 @@ holder process that made it is gone once the fd is handed back."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -20,15 +21,15 @@ def test_the_map_is_box_root_at_the_range_start() -> None:
 
 def test_a_range_reaching_root_or_past_the_last_uid_is_refused() -> None:
     with pytest.raises(ValueError):
-        new_box_userns(0)
+        asyncio.run(new_box_userns(0))
     with pytest.raises(ValueError):
-        new_box_userns(2**32 - 1000)
+        asyncio.run(new_box_userns(2**32 - 1000))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="writing another namespace's map needs root")
 def test_the_namespace_maps_the_whole_range_and_its_holder_is_reaped() -> None:
     children_before = _children()
-    userns = new_box_userns(HOST_BASE)
+    userns = asyncio.run(new_box_userns(HOST_BASE))
     try:
         owner = os.stat(f"/proc/self/fd/{userns.fd}")  # an nsfs inode
         assert os.readlink(f"/proc/self/fd/{userns.fd}").startswith("user:[")
