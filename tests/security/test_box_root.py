@@ -176,3 +176,54 @@ def _home_holding(name: str) -> str:
         if point.startswith("/run/sandboxd/") and os.path.exists(f"{point}/home/{name}"):
             return f"{point}/home"
     raise AssertionError(f"no box home holds {name}")
+
+
+SOCKET_FLOOD_PROBE = r"""
+import json, os, socket
+found = {}
+def connect():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(b"\0sandboxd-sudo")
+    return sock
+# One message past the agent's bound (128 KiB; the socket itself takes ~200 KiB), with
+# its three fds: refused, never run.
+env = {f"X{i}": "y" * (50 << 10) for i in range(3)}  # each under exec's 128 KiB per string
+big = json.dumps({"argv": ["true"], "env": env, "cwd": "/", "uid": 0})
+sock = connect()
+try:
+    socket.send_fds(sock, [big.encode()], [0, 1, 2])
+    found["oversized"] = sock.recv(4096).decode()
+except OSError as refused:
+    found["oversized"] = f"send refused: {refused.strerror}"
+# Not JSON, and a JSON request without fds.
+for name, data, fds in (("garbage", b"\xff" * 100, [0, 1, 2]), ("no fds", b"{}", [])):
+    sock = connect()
+    socket.send_fds(sock, [data], fds) if fds else sock.send(data)
+    found[name] = sock.recv(4096).decode()
+# More connections at once than the agent serves: the ones past its cap read EOF.
+import select, time
+held = [connect() for _ in range(40)]
+open_socks, closed, deadline = list(held), 0, time.monotonic() + 10
+while closed < 40 - 32 and time.monotonic() < deadline:  # until the cap shows, bounded
+    readable, _, _ = select.select(open_socks, [], [], 0.1)
+    for sock in readable:
+        open_socks.remove(sock)
+        closed += sock.recv(16) == b""
+found["closed_of_40"] = closed
+for sock in held:
+    sock.close()
+print(json.dumps(found))
+"""
+
+
+def test_what_the_agent_reads_from_sudo_clients_is_bounded(
+    two_boxes: tuple[Sandbox, Sandbox],
+) -> None:
+    box, _ = two_boxes
+    box.files.write("/tmp/flood.py", SOCKET_FLOOD_PROBE)
+    found = json.loads(box.commands.run("python3 /tmp/flood.py", timeout=60).stdout)
+
+    assert "error" in found["oversized"]  # 150 KiB: the socket takes it, the agent does not
+    assert "error" in found["garbage"] and "error" in found["no fds"]
+    assert found["closed_of_40"] >= 40 - 32  # SUDO_MAX_CONNECTIONS served, the rest closed
+    assert box.commands.run("sudo id -u").stdout.strip() == "0"  # and sudo still works
