@@ -217,9 +217,23 @@ def run(request: dict[str, Any]) -> int:
         sock.connect(SOCKET_NAME)
     except OSError:
         fail(NO_ROOT)
+    # Handlers first, so no signal is lost before the request is sent; one that comes
+    # earlier waits for it (the agent reads the request first).
+    early: list[int] = []
+    sent = False
+
+    def on_signal(number: int, _: object) -> None:
+        if sent:
+            _relay(sock, number)
+        else:
+            early.append(number)
+
+    for signum in RELAYED_SIGNALS:
+        signal.signal(signum, on_signal)
     socket.send_fds(sock, [data], stdio_fds())
-    for number in RELAYED_SIGNALS:
-        signal.signal(number, lambda got, _: _relay(sock, got))
+    sent = True
+    for number in early:
+        _relay(sock, number)
     answer = sock.recv(4096)
     if not answer:
         fail("sudo: the sandbox's agent refused or dropped the request (too many at once?)")

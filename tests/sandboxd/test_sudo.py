@@ -100,6 +100,18 @@ def test_sudo_in_the_background_and_in_a_pty(box: Sandbox) -> None:
     assert b"/dev/pts/" in bytes(seen)  # the root command got the terminal as its stdin
 
 
+def test_ctrl_c_in_a_terminal_reaches_the_root_command(box: Sandbox) -> None:
+    seen = bytearray()
+    pty = box.pty.create(size=PtySize(rows=24, cols=80), timeout=60)
+    box.pty.send_stdin(pty.pid, b"sudo sleep 300; echo after=$?; exit\n")
+    # The root command itself (not sudo's own command line) runs: the relay is in place.
+    _wait_for(lambda: "sleep 300" in box.commands.run("ps -eo args").stdout.splitlines())
+    box.pty.send_stdin(pty.pid, b"\x03")  # the terminal's SIGINT goes to sudo, which relays it
+    pty.wait(on_pty=seen.extend)
+    assert b"after=130" in bytes(seen)  # 128 + SIGINT, as sudo reports it
+    assert "sleep 300" not in box.commands.run("ps -eo args").stdout
+
+
 def test_sudo_through_the_async_sdk(sdk_env: None) -> None:
     async def run() -> tuple[str, int]:
         sandbox = await AsyncSandbox.create(timeout=120)
