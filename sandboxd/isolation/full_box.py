@@ -41,7 +41,8 @@ class FullBox:
         netns_fd: int | None = None,
         network: BoxNetwork | None = None,
     ) -> None:
-        """`netns_fd`: the box's network namespace (made by host root; closed on
+        """`host_uid`: R, the first host id of the box's range (box root; its user is
+        R + 1000). `netns_fd`: the box's network namespace (made by host root; closed on
         destroy). `network`: its slirp4netns, None when it has no way out."""
         self.sandbox_id = spec.sandbox_id
         self.spec = spec
