@@ -25,7 +25,7 @@ from sandboxd.planning import CreateRequest, plan_sandbox
 from sandboxd.problems import ApiProblem
 from sandboxd.records import SandboxRecord
 from sandboxd.store import Store
-from sandboxd.templates import Template, find_template
+from sandboxd.templates import Template, TemplateLookup
 from sandboxd.templates.layers import LayerError
 from sandboxd.templates.startup import prepare_box
 
@@ -108,6 +108,7 @@ class SandboxManager:
         self.team_id = team_id
         self.journal = Journal(store, team_id, clock)
         self.max_sandboxes = max_sandboxes
+        self.templates = TemplateLookup()
         self.max_length_s = max_length_s
         self.max_processes = max_processes
         self.clock = clock
@@ -162,10 +163,10 @@ class SandboxManager:
                 f"({self.max_sandboxes}). Kill some sandboxes or raise SANDBOXD_MAX_SANDBOXES.",
             )
         now = self.clock()
+        template = self.templates.find(request.template)
         record, spec = plan_sandbox(
-            request, self._new_sandbox_id(), now, self.isolation_note, self.max_processes
+            request, template, self._new_sandbox_id(), now, self.isolation_note, self.max_processes
         )
-        template = find_template(request.template)
         if template is not None and template.envs:  # a built template's ENV steps
             spec = replace(spec, env_vars={**template.envs, **spec.env_vars})
         live = await self._launch(record, spec)

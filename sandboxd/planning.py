@@ -17,7 +17,7 @@ from sandboxd.templates import (
     MAX_MEMORY_MB,
     MIN_DISK_MB,
     MIN_MEMORY_MB,
-    find_template,
+    Template,
 )
 
 
@@ -42,14 +42,15 @@ class CreateRequest:
 
 def plan_sandbox(
     request: CreateRequest,
+    template: Template | None,
     sandbox_id: str,
     now: datetime,
     isolation_note: str,
     max_processes: int,
 ) -> tuple[SandboxRecord, BoxSpec]:
-    """The record and box spec for `request`; ApiProblem 400 for an unknown template or a
-    limit out of range. The template gives every limit the request leaves out."""
-    template = find_template(request.template)
+    """The record and box spec for `request` from `template` (what its name found, None
+    when nothing); ApiProblem 400 for an unknown template or a limit out of range. The
+    template gives every limit the request leaves out."""
     if template is None:
         raise ApiProblem(400, f"template '{request.template}' not found")
     cpu_count = _in_range("cpuCount", request.cpu_count, template.cpu_count, 1, MAX_CPU_COUNT)

@@ -1,8 +1,7 @@
 """Templates: the built-in ones, and those built through the API (E2B's template builds).
 
-`find_template` is what a sandbox's create asks (sandboxd/planning.py). Built templates live
-in the catalog (catalog.py) that sandboxd installs at its start; without one (a unit test of
-planning) only the built-in templates exist.
+`TemplateLookup` is what a sandbox's create asks (the manager holds one). Built templates
+live in the catalog (catalog.py) that sandboxd attaches to it at its start.
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ __all__ = [
     "MIN_DISK_MB",
     "MIN_MEMORY_MB",
     "TEMPLATES",
+    "StartableTemplates",
     "Template",
-    "find_template",
-    "install_catalog",
+    "TemplateLookup",
 ]
 
 
@@ -38,19 +37,17 @@ class StartableTemplates(Protocol):
         """The built template `name` (ID, name or name:tag) names, if it has a ready build."""
 
 
-_catalog: StartableTemplates | None = None
+class TemplateLookup:
+    """What a sandbox's create and a build's parent may name: the built-in templates, then
+    the built ones once sandboxd's catalog is attached (service.py does it at start; a unit
+    test of the manager runs with the built-in ones only)."""
 
+    def __init__(self, catalog: StartableTemplates | None = None) -> None:
+        self.catalog = catalog
 
-def install_catalog(catalog: StartableTemplates | None) -> None:
-    """Make `find_template` consult `catalog` (sandboxd's server does it once at start).
-    A module-level hook, so planning keeps asking one function whatever the catalog."""
-    global _catalog
-    _catalog = catalog
-
-
-def find_template(name: str) -> Template | None:
-    """A template by ID, alias or name (`name:tag` for a tagged build)."""
-    built_in = find_built_in(name)
-    if built_in is not None or _catalog is None:
-        return built_in
-    return _catalog.startable(name)
+    def find(self, name: str) -> Template | None:
+        """A template by ID, alias or name (`name:tag` for a tagged build)."""
+        built_in = find_built_in(name)
+        if built_in is not None or self.catalog is None:
+            return built_in
+        return self.catalog.startable(name)

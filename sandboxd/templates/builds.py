@@ -23,7 +23,6 @@ from sandboxd.planning import CreateRequest
 from sandboxd.problems import ApiProblem
 from sandboxd.records import iso
 from sandboxd.store import Store
-from sandboxd.templates import find_template
 from sandboxd.templates.builtin import Template
 from sandboxd.templates.catalog import TemplateCatalog
 from sandboxd.templates.files import ContextFiles
@@ -189,7 +188,7 @@ class TemplateBuilds:
                     BASE_STEP,
                 )
             parent_name = "base"
-        parent = find_template(parent_name)
+        parent = self.manager.templates.find(parent_name)
         if parent is None:
             raise BuildError(
                 f"fromTemplate {parent_name!r}: no such template with a ready build", BASE_STEP

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sandboxd.config import SandboxdSettings
 from sandboxd.manager import SandboxManager
 from sandboxd.private_files import DIR_MODE
-from sandboxd.templates import install_catalog
 from sandboxd.templates.builds import TemplateBuilds
 from sandboxd.templates.catalog import TemplateCatalog
 from sandboxd.templates.files import ContextFiles
@@ -18,16 +17,17 @@ class TemplateService:
     catalog: TemplateCatalog
     files: ContextFiles
     builds: TemplateBuilds
+    manager: SandboxManager
 
     async def close(self) -> None:
         """Stop the running builds (they end as errors) and forget the catalog."""
         await self.builds.shutdown()
-        install_catalog(None)
+        self.manager.templates.catalog = None
 
 
 def open_templates(settings: SandboxdSettings, manager: SandboxManager) -> TemplateService:
     """The templates of `settings.templates_dir`; builds cut off by a restart end as errors,
-    and `find_template` (sandbox creates) now knows the built templates."""
+    and the manager's template lookup (sandbox creates) now knows the built templates."""
     settings.templates_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     catalog = TemplateCatalog(
         manager.store, settings.templates_dir / "layers", settings.max_templates, manager.clock
@@ -42,5 +42,5 @@ def open_templates(settings: SandboxdSettings, manager: SandboxManager) -> Templ
         timeout_s=settings.build_timeout_s,
         max_layer_bytes=settings.max_layer_mb * 2**20,
     )
-    install_catalog(catalog)
-    return TemplateService(catalog, files, builds)
+    manager.templates.catalog = catalog
+    return TemplateService(catalog, files, builds, manager)
