@@ -5,8 +5,12 @@ root (uid 0 of the box's own user namespace, with a few capabilities) in a full 
 the sandbox user elsewhere. It is the box's init: it starts and watches the user's
 processes (as uid 1000 with no capability: `become`), reaps every zombie, serves sudo
 (`SudoServer`: commands as box root), and does file operations as uid 1000 (fsuid), which
-the kernel confines to the box because the agent runs inside it. If it dies, the sandbox
-ends; so it never lets one bad request take it down.
+the kernel confines to the box because the agent runs inside it. A request that names
+`"user": "root"` (envd's user, E2B's `user="root"`) runs its command as box root, with what
+sudo's commands get, and does its file operations with fsuid 0 (`Files.acting_as`); where
+the agent is not box root (reduced isolation) such a request is refused with
+permission_denied, saying why. If it dies, the sandbox ends; so it never lets one bad
+request take it down.
 
 Box code may run as the agent's own uid (sudo gives box root to every box process; in a
 reduced box the user is the agent's uid), so the agent keeps it out by other means:
@@ -44,9 +48,10 @@ ASCII JSON, one object per line, binary data in standard base64.
 An answer to a request with no usable id carries `"id": null`. The answer to `start`
 comes before any event of that process, and a process's data events before its end.
 
-Ops (arguments -> result):
+Ops (arguments -> result). Those marked * also take `user`: "user" (the default) or "root";
+a handle (open file, listing, watcher) keeps the user it was made as.
     ping                                        -> {"version"}
-    start  cmd, args, envs, cwd, stdin, tag, timeout_ms, pty{cols,rows}   -> {"pid"}
+  * start  cmd, args, envs, cwd, stdin, tag, timeout_ms, pty{cols,rows}   -> {"pid"}
     connect pid                                 -> {"pid"} (not_found once it has ended)
     signal pid, signal ("SIGKILL", "SIGNAL_SIGTERM", "INT", 15)            -> {}
     input  pid, data                            -> {} once written (stdin or pty)
@@ -55,20 +60,20 @@ Ops (arguments -> result):
     list                                        -> {"processes": [{pid, cmd, args, envs,
                                                     cwd, tag, pty}], "omitted"} (cut to
                                                     bounds: see LIST_PROCESS*)
-    open   path, mode ("r" | "w"), metadata     -> {"handle", "path", "size"} (for "w", the
+  * open   path, mode ("r" | "w"), metadata     -> {"handle", "path", "size"} (for "w", the
                                                     file's metadata once closed)
     read   handle, max_bytes                    -> {"data", "eof"}
     write  handle, data                         -> {}
     close  handle                               -> {"entry"} for "w", {} for "r"
-    stat   path                                 -> {"entry"}
-    list_dir path, depth                        -> {"entries"}
-    list_open path, depth                       -> {"handle"} (list_dir, a page at a time)
+  * stat   path                                 -> {"entry"}
+  * list_dir path, depth                        -> {"entries"}
+  * list_open path, depth                       -> {"handle"} (list_dir, a page at a time)
     list_next handle, max_bytes                 -> {"entries", "done"} (closed once done)
     list_close handle                           -> {}
-    make_dir path                               -> {"entry"} (already_exists if present)
-    move   source, destination                  -> {"entry"}
-    remove path                                 -> {}
-    watch_start path, recursive, include_entry  -> {"watcher", "path"}
+  * make_dir path                               -> {"entry"} (already_exists if present)
+  * move   source, destination                  -> {"entry"}
+  * remove path                                 -> {}
+  * watch_start path, recursive, include_entry  -> {"watcher", "path"}
     watch_take watcher, max_bytes, wait_ms      -> {"events": [{name, type, entry?}], "more"}
                                                     (waits up to wait_ms for one; once the
                                                     queue overflowed and is empty: an error)
@@ -77,8 +82,9 @@ An entry is {name, path, type, size, mode, permissions, owner, group, mtime_ns, 
 symlink_target, metadata}; metadata holds the file's user.e2b.* attributes (METADATA_*).
 Error codes: not_found, already_exists, permission_denied, invalid_argument,
 failed_precondition, resource_exhausted (ENOSPC), internal.
-Relative paths and `~` resolve against the home directory, also the default cwd:
-`--home`, else $HOME when it is a directory, else /home/user.
+Relative paths and `~` resolve against the user's home directory, also the default cwd:
+for "user" `--home`, else $HOME when it is a directory, else /home/user; for "root" root's
+/etc/passwd home (/root).
 """
 
 from __future__ import annotations
@@ -399,6 +405,14 @@ def set_winsize(fd: int, cols: int, rows: int) -> None:
 # already is the user and changes nothing.
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
+ROOT_UID = 0
+ROOT_HOME = "/root"  # root's home when /etc/passwd names none
+# The users a request may name (envd's users, E2B's `user` argument).
+USERS = ("user", "root")
+NO_ROOT = (
+    "user 'root' is not available: this sandbox has no root, sandboxd runs it with reduced "
+    "isolation, where box code runs as one unprivileged user (see sandboxd's docs/SECURITY.md)"
+)
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -420,11 +434,33 @@ def is_box_root(uid_map_path: str = "/proc/self/uid_map") -> bool:
     return len(first) >= 3 and first[0] == "0" and first[1] != "0"
 
 
+def set_file_ids(uid: int, gid: int) -> None:
+    """File operations as `uid`/`gid` from now on (setfsuid/setfsgid). The kernel drops the
+    file capabilities (DAC_OVERRIDE, CHOWN, FOWNER, ...) from the effective set while the
+    fsuid is not 0, and gives them back when it is 0 again. The kernel says nothing when a
+    change fails, so both are read back: if they did not take, the agent ends (the sandbox
+    with it) rather than do a user's file operation as root. A credential change resets
+    the agent's dumpable flag to fs.suid_dumpable: it is cleared again at once."""
+    _LIBC.setfsgid(gid)  # CAP_SETGID is no file capability: it holds whatever the fsuid
+    _LIBC.setfsuid(uid)
+    if _LIBC.setfsuid(-1) != uid or _LIBC.setfsgid(-1) != gid:  # -1 changes nothing
+        print(f"sandboxd agent: cannot set file ids {uid}/{gid}", file=sys.stderr, flush=True)
+        os._exit(70)
+    set_dumpable(False)
+
+
 def use_user_file_ids() -> None:
-    """File operations as the box's user from now on (setfsuid/setfsgid; the kernel also
-    drops the file capabilities from the effective set while fsuid is not 0)."""
-    _LIBC.setfsgid(SANDBOX_GID)  # gid first: once fsuid is not 0, CAP_SETGID still
-    _LIBC.setfsuid(SANDBOX_UID)  # holds (it is no file capability), but order is cheap
+    """File operations as the box's user from now on."""
+    set_file_ids(SANDBOX_UID, SANDBOX_GID)
+
+
+def suid_dumpable_value(path: str = "/proc/sys/fs/suid_dumpable") -> int | None:
+    """The host's fs.suid_dumpable, None when it cannot be read."""
+    try:
+        with open(path) as value:
+            return int(value.read(16).strip())
+    except (OSError, ValueError):
+        return None
 
 
 def clear_capabilities() -> None:
@@ -536,7 +572,10 @@ def sudo_request(data: bytes) -> tuple[list[str], dict[str, str], str, int]:
     return argv, env, cwd, uid
 
 
-def identity_of(uid: int) -> tuple[int, int, list[int]]:
+Identity = tuple[int, int, list[int]]  # (uid, gid, supplementary groups)
+
+
+def identity_of(uid: int) -> Identity:
     """(uid, gid, groups) of a box uid: its /etc/passwd group, else the gid of its number."""
     try:
         gid = pwd.getpwuid(uid).pw_gid
@@ -788,13 +827,71 @@ def file_type(mode: int) -> str:
     return "symlink" if stat.S_ISLNK(mode) else "other"
 
 
-class Files:
-    """File operations, with names looked up once."""
+def arg_user(msg: Json) -> str:
+    """The request's `user` ("user" when absent): one of USERS."""
+    user = arg_str(msg, "user", "user")
+    if user not in USERS:
+        raise AgentError("invalid_argument", f"unknown user {user[:40]!r}")
+    return user
 
-    def __init__(self, home: str) -> None:
+
+def root_home() -> str:
+    """Root's home in this box's /etc/passwd, else /root."""
+    try:
+        home = pwd.getpwuid(ROOT_UID).pw_dir
+    except KeyError:
+        return ROOT_HOME
+    return home if os.path.isabs(home) else ROOT_HOME
+
+
+class Files:
+    """File operations as the box's user or box root (`acting_as`), with names looked up
+    once. `home` is the acting user's home: where relative paths resolve."""
+
+    def __init__(self, home: str, box_root: bool = False) -> None:
+        self.user_home = home
         self.home = home
+        self.user = "user"
+        # Root's file operations switch the agent's fsuid, a credential change, which
+        # resets its dumpable flag to fs.suid_dumpable for a moment: with 1 there, box
+        # root could ptrace the agent in that moment, so root is refused instead.
+        self.root_refusal: str | None = None if box_root else NO_ROOT
+        if box_root and suid_dumpable_value() not in (0, 2):
+            self.root_refusal = (
+                "user 'root' is not available: the host's fs.suid_dumpable is not 0 or 2, "
+                "and acting as root would make sandboxd's agent briefly traceable by box root"
+            )
+        self.box_root = box_root
         self._users: dict[int, str] = {}
         self._groups: dict[int, str] = {}
+
+    @contextlib.contextmanager
+    def acting_as(self, user: str) -> Iterator[None]:
+        """File operations as `user` ("user" or "root") inside the block: box root's are
+        done with fsuid/fsgid 0 (its capabilities apply), the user's with 1000, and
+        relative paths resolve against that user's home. permission_denied for "root"
+        where the agent is not box root."""
+        previous = self.user
+        if user == previous:
+            yield
+            return
+        self._become(user)
+        try:
+            yield
+        finally:
+            self._become(previous)
+
+    def _become(self, user: str) -> None:
+        if user == "root":
+            if self.root_refusal is not None:
+                raise AgentError("permission_denied", self.root_refusal)
+            set_file_ids(ROOT_UID, ROOT_UID)
+            self.home = root_home()
+        else:
+            if self.box_root:
+                use_user_file_ids()
+            self.home = self.user_home
+        self.user = user
 
     def resolve(self, raw: str) -> str:
         """An absolute, normalised path; relative paths and `~` are under home."""
@@ -867,7 +964,7 @@ class Files:
             if not os.path.lexists(root):
                 raise AgentError("not_found", f"directory not found: {root}")
             raise AgentError("invalid_argument", f"path is not a directory: {root}")
-        return Listing(root, self._walk(root, max(depth, 1)))
+        return Listing(root, self._walk(root, max(depth, 1)), self.user)
 
     def _walk(self, root: str, depth: int) -> Iterator[Json]:
         """Entries in pre-order, from a stack of directories being listed rather than
@@ -936,8 +1033,9 @@ class Listing:
     """A directory walk the host takes in pages, by handle; in all it may hold at most
     LIST_MAX_ENTRIES entries and LIST_MAX_BYTES of their JSON."""
 
-    def __init__(self, root: str, entries: Iterator[Json]) -> None:
+    def __init__(self, root: str, entries: Iterator[Json], user: str = "user") -> None:
         self.root = root
+        self.user = user  # the walk goes on as this user, page after page
         self._entries = entries
         self._count = 0
         self._total_bytes = 0
@@ -968,12 +1066,18 @@ class OpenFile:
     """A file the host reads or writes in chunks, by handle."""
 
     def __init__(
-        self, path: str, mode: str, file: BinaryIO, metadata: dict[str, str] | None = None
+        self,
+        path: str,
+        mode: str,
+        file: BinaryIO,
+        metadata: dict[str, str] | None = None,
+        user: str = "user",
     ) -> None:
         self.path = path
         self.mode = mode
         self.file = file
         self.metadata = metadata  # for "w": the file's metadata once written
+        self.user = user  # who closes it (its metadata and entry): who opened it
 
 
 # --- directory watching --------------------------------------------------------------
@@ -1032,9 +1136,12 @@ def libc_error(path: bytes | None = None) -> AgentError:
 class Watcher:
     """One client's watch of a directory, and its events waiting for the client."""
 
-    def __init__(self, watcher_id: int, root: bytes, recursive: bool, with_entry: bool) -> None:
+    def __init__(
+        self, watcher_id: int, root: bytes, recursive: bool, with_entry: bool, user: str = "user"
+    ) -> None:
         self.id = watcher_id
         self.root = root
+        self.user = user  # its events' entries and new subdirectories are looked at as this
         self.recursive = recursive
         self.with_entry = with_entry
         self.wds: set[int] = set()
@@ -1072,7 +1179,8 @@ class Watches:
         self._open()
         root = os.fsencode(path)
         recursive = arg_bool(msg, "recursive", False)
-        watcher = Watcher(self.next_id, root, recursive, arg_bool(msg, "include_entry", False))
+        with_entry = arg_bool(msg, "include_entry", False)
+        watcher = Watcher(self.next_id, root, recursive, with_entry, self.files.user)
         self.next_id += 1
         self.watchers[watcher.id] = watcher
         try:
@@ -1256,7 +1364,8 @@ class Watches:
         for watcher_id, under in list(owners.items()):
             watcher = self.watchers.get(watcher_id)
             if watcher is not None and watcher.failure is None:
-                self._on_watcher_event(watcher, mask, under, name)
+                with self.files.acting_as(watcher.user):
+                    self._on_watcher_event(watcher, mask, under, name)
 
     def _on_watcher_event(self, watcher: Watcher, mask: int, under: bytes, name: bytes) -> None:
         if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
@@ -1317,6 +1426,11 @@ def error_json(error: AgentError) -> Json:
 
 # --- the agent -----------------------------------------------------------------------
 
+# The ops that run as the request's `user` (see the ops table at the top).
+USER_OPS = frozenset(
+    ("start", "open", "stat", "list_dir", "list_open", "make_dir", "move", "remove", "watch_start")
+)
+
 
 class Agent:
     """One event loop: requests, children's output and input, signals, deadlines."""
@@ -1327,9 +1441,8 @@ class Agent:
         # Who commands run as: the box's user when the agent is box root, else itself.
         self.user_identity = (SANDBOX_UID, SANDBOX_GID, [SANDBOX_GID]) if self.box_root else None
         if self.box_root:
-            use_user_file_ids()
-            set_dumpable(False)  # again: a credential change resets it to the sysctl's value
-        self.files = Files(home)
+            use_user_file_ids()  # it also clears the dumpable flag the change reset
+        self.files = Files(home, self.box_root)
         self.home = home
         self.base_env = self._base_env()
         self.procs: dict[int, Proc] = {}
@@ -1478,7 +1591,11 @@ class Agent:
             op = self.ops.get(name) if isinstance(name, str) else None
             if op is None:
                 raise AgentError("invalid_argument", f"unknown op {msg.get('op')!r}")
-            result = op(msg)
+            if name in USER_OPS:
+                with self.files.acting_as(arg_user(msg)):
+                    result = op(msg)
+            else:
+                result = op(msg)
         except AgentError as exc:
             self.answer_error(request_id, exc)
         except OSError as exc:
@@ -1500,11 +1617,14 @@ class Agent:
     def op_start(self, msg: Json) -> Json | None:
         request = self._start_request(msg)  # checks everything: nothing may fail after spawning
         timeout_ms, with_stdin = arg_int(msg, "timeout_ms", 0), arg_bool(msg, "stdin", True)
-        env = {**self.base_env, **request["envs"]}
+        identity, env = self.user_identity, {**self.base_env, **request["envs"]}
+        if self.files.user == "root":  # as sudo's root commands: one function decides that
+            identity = identity_of(ROOT_UID)
+            env = {**self.base_env, **self._root_env(), **request["envs"]}
         if request["pty"]:
-            proc = self._spawn_pty(request, env, msg["pty"])
+            proc = self._spawn_pty(request, env, msg["pty"], identity)
         else:
-            proc = self._spawn_pipes(request, env, with_stdin)
+            proc = self._spawn_pipes(request, env, with_stdin, identity)
         if timeout_ms > 0:
             proc.deadline = time.monotonic() + timeout_ms / 1000
         earlier = self.procs.get(proc.pid)
@@ -1517,9 +1637,14 @@ class Agent:
             self._watch(fd)
         return None
 
+    def _root_env(self) -> dict[str, str]:
+        """What a root command's environment says of its user (the rest is the box's)."""
+        return {"HOME": self.files.home, "USER": "root", "LOGNAME": "root"}
+
     def _start_request(self, msg: Json) -> Json:
-        """The start request, checked: what `list` reports of the process later."""
-        cwd = self.files.resolve(arg_opt_str(msg, "cwd") or self.home)
+        """The start request, checked: what `list` reports of the process later. The cwd
+        defaults to the acting user's home (/root for root, as in E2B)."""
+        cwd = self.files.resolve(arg_opt_str(msg, "cwd") or self.files.home)
         if not os.path.isdir(cwd):
             raise AgentError("invalid_argument", f"cwd '{cwd}' does not exist")
         if msg.get("pty") is not None and not isinstance(msg["pty"], dict):
@@ -1533,12 +1658,14 @@ class Agent:
             "pty": msg.get("pty") is not None,
         }
 
-    def _spawn_pipes(self, request: Json, env: dict[str, str], with_stdin: bool) -> Proc:
+    def _spawn_pipes(
+        self, request: Json, env: dict[str, str], with_stdin: bool, identity: Identity | None
+    ) -> Proc:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if with_stdin else (subprocess.DEVNULL, -1)
         try:
-            popen = self._popen(request, env, (in_r, out_w, err_w), take_tty=False)
+            popen = self._popen(request, env, (in_r, out_w, err_w), False, identity)
         except BaseException:
             for fd in (out_r, err_r, in_w):
                 if fd >= 0:
@@ -1559,11 +1686,13 @@ class Agent:
             self.fd_writer[in_w] = proc
         return proc
 
-    def _spawn_pty(self, request: Json, env: dict[str, str], size: Json) -> Proc:
+    def _spawn_pty(
+        self, request: Json, env: dict[str, str], size: Json, identity: Identity | None
+    ) -> Proc:
         master, slave = os.openpty()
         try:
             set_winsize(master, arg_int(size, "cols", 80), arg_int(size, "rows", 24))
-            popen = self._popen(request, env, (slave, slave, slave), take_tty=True)
+            popen = self._popen(request, env, (slave, slave, slave), True, identity)
         except BaseException:
             os.close(master)
             raise
@@ -1578,8 +1707,15 @@ class Agent:
         return proc
 
     def _popen(
-        self, request: Json, env: dict[str, str], stdio: tuple[int, int, int], take_tty: bool
+        self,
+        request: Json,
+        env: dict[str, str],
+        stdio: tuple[int, int, int],
+        take_tty: bool,
+        identity: Identity | None,
     ) -> subprocess.Popen[bytes]:
+        """Start it as `identity` (None: as the agent). The fork happens while the agent
+        acts as the request's user, so Popen's chdir to the cwd is checked as that user."""
         stdin, stdout, stderr = stdio
         try:
             return subprocess.Popen(
@@ -1590,7 +1726,7 @@ class Agent:
                 cwd=request["cwd"],
                 env=env,
                 start_new_session=True,  # its own group: signals reach what it spawned
-                preexec_fn=child_setup(take_tty, self.user_identity),
+                preexec_fn=child_setup(take_tty, identity),
             )
         except OSError as exc:
             text = f"error starting process '{request['cmd']}': {exc.strerror or exc}"
@@ -1864,7 +2000,7 @@ class Agent:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             file = open(path, "wb")  # noqa: SIM115 - closed by op_close
         handle, self.next_handle = self.next_handle, self.next_handle + 1
-        self.open_files[handle] = OpenFile(path, mode, file, metadata)
+        self.open_files[handle] = OpenFile(path, mode, file, metadata, self.files.user)
         return {"handle": handle, "path": path, "size": os.fstat(file.fileno()).st_size}
 
     def _open_file(self, msg: Json, mode: str) -> OpenFile:
@@ -1893,8 +2029,9 @@ class Agent:
         opened.file.close()  # a write's ENOSPC can surface here, as resource_exhausted
         if opened.mode != "w":
             return {}
-        replace_metadata(opened.path, opened.metadata or {})
-        return {"entry": self.files.entry(opened.path)}
+        with self.files.acting_as(opened.user):
+            replace_metadata(opened.path, opened.metadata or {})
+            return {"entry": self.files.entry(opened.path)}
 
     def op_list_open(self, msg: Json) -> Json:
         if len(self.open_files) + len(self.listings) >= MAX_OPEN_FILES:
@@ -1911,7 +2048,8 @@ class Agent:
             raise AgentError("invalid_argument", f"no listing open as handle {handle}")
         max_bytes = min(max(arg_int(msg, "max_bytes", LIST_PAGE_MAX_BYTES), 1), LIST_PAGE_MAX_BYTES)
         try:
-            entries, done = listing.page(max_bytes)
+            with self.files.acting_as(listing.user):
+                entries, done = listing.page(max_bytes)
         except BaseException:
             del self.listings[handle]  # a walk past a limit is over
             raise

@@ -4,12 +4,16 @@ Every method is a request to the agent inside the box; a failed one raises `Agen
 with the agent's code (not_found, already_exists, ...), `AgentClosed` once the sandbox
 has ended (or its agent broke the protocol: see `violation`), or
 `AgentError("deadline_exceeded")` after `request_timeout_s`.
+
+`as_user("root")` gives a client for the same channel whose commands and file operations
+run as box root (envd's `user`); the agent refuses that where the box has no root.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -33,6 +37,7 @@ from sandboxd.agent.messages import (
 from sandboxd.agent.watch_events import WatchPage, checked_watcher_id
 
 FILE_CHUNK_BYTES = 1 << 20
+USERS = ("user", "root")  # who a request may act as (agent.py's USERS)
 
 
 class AgentClient:
@@ -54,6 +59,22 @@ class AgentClient:
         self._channel = Channel(reader, writer, request_timeout_s)
         self._channel.on_event = on_event
         self.closed: asyncio.Future[None] = self._channel.closed
+        self.user = "user"
+
+    def as_user(self, user: str) -> AgentClient:
+        """This client, acting as `user` ("user" or "root") in the requests that run as
+        someone: starting a process and the file operations. It shares the channel."""
+        if user not in USERS:
+            raise ValueError(f"unknown user {user!r}")
+        if user == self.user:
+            return self
+        view = copy.copy(self)
+        view.user = user
+        return view
+
+    def _as(self, args: Result) -> Result:
+        """`args` with the acting user, when it is not the default one."""
+        return args if self.user == "user" else {**args, "user": self.user}
 
     @classmethod
     def for_process(
@@ -131,7 +152,7 @@ class AgentClient:
             self._channel.started(pid, cmd, started)
 
         try:
-            await self._channel.call("start", request, on_ok=follow_new_pid)
+            await self._channel.call("start", self._as(request), on_ok=follow_new_pid)
         except BaseException:
             for handle in handles:
                 handle.close()
@@ -180,7 +201,7 @@ class AgentClient:
         """The file's bytes, one request per chunk: a slow reader never piles data up.
         Chunks are at most FILE_CHUNK_BYTES, which keeps each answer's line in bounds."""
         chunk_bytes = min(chunk_bytes, FILE_CHUNK_BYTES)
-        opened = await self._channel.call("open", {"path": path, "mode": "r"})
+        opened = await self._channel.call("open", self._as({"path": path, "mode": "r"}))
         handle = int(opened["handle"])
         try:
             while True:
@@ -203,7 +224,7 @@ class AgentClient:
         """Create or replace a file (and its missing parents) with `data`; its metadata
         becomes `metadata` (none clears it), kept once the data is written."""
         args: Result = {"path": path, "mode": "w", "metadata": dict(metadata or {})}
-        opened = await self._channel.call("open", args)
+        opened = await self._channel.call("open", self._as(args))
         handle = int(opened["handle"])
         try:
             async for chunk in _rechunk(data, chunk_bytes):
@@ -216,12 +237,13 @@ class AgentClient:
         return EntryInfo.from_result(result["entry"])
 
     async def stat(self, path: str) -> EntryInfo:
-        result = await self._channel.call("stat", {"path": path})
+        result = await self._channel.call("stat", self._as({"path": path}))
         return EntryInfo.from_result(result["entry"])
 
     async def list_dir(self, path: str, depth: int = 1) -> list[EntryInfo]:
         """Entries `depth` levels deep, parents before their children."""
-        result = await self._channel.call("list_dir", {"path": path, "depth": depth})
+        args = self._as({"path": path, "depth": depth})
+        result = await self._channel.call("list_dir", args)
         return [EntryInfo.from_result(item) for item in result["entries"]]
 
     async def list_dir_pages(
@@ -230,7 +252,7 @@ class AgentClient:
         """list_dir's entries a page (about `page_bytes` of JSON, by default and at most
         the agent's 256 KiB) at a time, so that no answer is big and only one page is
         held; AgentError invalid_argument past the listing's limits."""
-        opened = await self._channel.call("list_open", {"path": path, "depth": depth})
+        opened = await self._channel.call("list_open", self._as({"path": path, "depth": depth}))
         handle = int(opened["handle"])
         page_args: Result = {"handle": handle}
         if page_bytes is not None:
@@ -246,18 +268,18 @@ class AgentClient:
 
     async def make_dir(self, path: str) -> EntryInfo:
         """Create a directory and its parents; AgentError already_exists if it exists."""
-        result = await self._channel.call("make_dir", {"path": path})
+        result = await self._channel.call("make_dir", self._as({"path": path}))
         return EntryInfo.from_result(result["entry"])
 
     async def move(self, source: str, destination: str) -> EntryInfo:
         """Rename, creating the destination's parents; returns the destination's entry."""
         args = {"source": source, "destination": destination}
-        result = await self._channel.call("move", args)
+        result = await self._channel.call("move", self._as(args))
         return EntryInfo.from_result(result["entry"])
 
     async def remove(self, path: str) -> None:
         """Remove a file or a whole directory; AgentError not_found if missing."""
-        await self._channel.call("remove", {"path": path})
+        await self._channel.call("remove", self._as({"path": path}))
 
     # --- watching directories ---
 
@@ -265,7 +287,7 @@ class AgentClient:
         """Start watching a directory (and its subdirectories if `recursive`); returns the
         watcher's id. AgentError not_found when it is missing."""
         args = {"path": path, "recursive": recursive, "include_entry": include_entry}
-        result = await self._channel.call("watch_start", args)
+        result = await self._channel.call("watch_start", self._as(args))
         return checked_watcher_id(result.get("watcher"))
 
     async def watch_take(self, watcher: int, wait_s: float = 0.0) -> WatchPage:

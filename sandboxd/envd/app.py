@@ -4,7 +4,8 @@ Routes: `GET /health` (204), `GET|POST /files`, and Connect RPCs at
 `POST /<package.Service>/<Method>` for process.Process and filesystem.Filesystem.
 Each request is routed by `E2b-Sandbox-Id` (see target.py), checked for the
 sandbox's access token and for a known user, counted against the sandbox's limits on
-requests in flight (see inflight.py), then served by the sandbox's agent.
+requests in flight (see inflight.py), then served by the sandbox's agent acting as that
+user ("root": box root, as on E2B; refused where the box has no root).
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandboxd.agent import AgentError
+from sandboxd.agent import AgentClient, AgentError
 from sandboxd.envd import connect, files_api, filesystem_service, process_service
 from sandboxd.envd.connect import ConnectError
 from sandboxd.envd.inflight import HeldResponse, InFlightLimits, Slot, kind_of
 from sandboxd.envd.protojson import KEEPALIVE_EVENT
 from sandboxd.envd.signed_links import Operation, TargetLister, files_refusal, files_target
 from sandboxd.envd.target import (
-    EnvdTarget,
     Resolver,
     find_target,
     sandbox_id_of,
@@ -64,15 +64,15 @@ def create_envd_app(
         if reason := files_refusal(header_token, params, operation, target.access_token):
             return files_api.api_error(401, reason)
         try:
-            user_of(request, params.get("username"))
+            agent = target.agent.as_user(user_of(request, params.get("username")))
         except LookupError as exc:
             return files_api.api_error(401, str(exc))
         slot = in_flight.take(sandbox_id, "call")
         if slot is None:
             return files_api.api_error(429, in_flight.refusal("call"))
         if request.method == "GET":
-            return await _held(slot, files_api.download(request, target.agent))
-        return await _held(slot, files_api.upload(request, target.agent))
+            return await _held(slot, files_api.download(request, agent))
+        return await _held(slot, files_api.upload(request, agent))
 
     async def rpc(request: Request) -> Response:
         target = find_target(request, resolve)
@@ -83,7 +83,7 @@ def create_envd_app(
             error = ConnectError("unauthenticated", "invalid or missing access token")
             return connect.error_response(error)
         try:
-            user_of(request)
+            agent = target.agent.as_user(user_of(request))
         except LookupError as exc:
             return connect.error_response(ConnectError("unauthenticated", str(exc)))
         kind = kind_of(service, method)
@@ -91,7 +91,7 @@ def create_envd_app(
         if slot is None:
             error = ConnectError("resource_exhausted", in_flight.refusal(kind))
             return connect.error_response(error)
-        return await _held(slot, _answer(request, target, service, method))
+        return await _held(slot, _answer(request, agent, service, method))
 
     routes = [
         Route("/health", health, methods=["GET"]),
@@ -111,19 +111,19 @@ async def _held(slot: Slot, answer: Awaitable[Response]) -> Response:
     return HeldResponse(response, slot)
 
 
-async def _answer(request: Request, target: EnvdTarget, service: str, method: str) -> Response:
+async def _answer(request: Request, agent: AgentClient, service: str, method: str) -> Response:
     """The RPC's answer, its failures as Connect errors."""
     try:
-        return await _serve(request, target, service, method)
+        return await _serve(request, agent, service, method)
     except AgentError as exc:
         return connect.error_response(ConnectError.from_agent(exc))
     except ConnectError as exc:
         return connect.error_response(exc)
 
 
-async def _serve(request: Request, target: EnvdTarget, service: str, method: str) -> Response:
-    """Dispatch one RPC by kind: unary, server stream or client stream."""
-    agent = target.agent
+async def _serve(request: Request, agent: AgentClient, service: str, method: str) -> Response:
+    """Dispatch one RPC by kind: unary, server stream or client stream; `agent` acts as
+    the request's user."""
     server_streams, keepalive = _SERVER_STREAMS.get(service, ({}, KEEPALIVE_EVENT))
     if method in server_streams:
         handler = server_streams[method]

@@ -29,8 +29,9 @@ from starlette.responses import JSONResponse, Response
 from sandboxd.agent import AgentClient
 
 ENVD_PORT = 49983
-# The only account in a box. "root" is accepted too, but everything runs as the sandbox
-# user: the agent has no privileges to switch to (envd would run as root there).
+# A box's accounts, as in E2B: the sandbox user (uid 1000), and "root", box root (uid 0 of
+# the box's own user namespace; refused by the agent where the box has none: reduced
+# isolation).
 KNOWN_USERS = ("user", "root")
 
 
