@@ -400,9 +400,11 @@ def set_winsize(fd: int, cols: int, rows: int) -> None:
 # BOX_ROOT_CAPS) and runs every command as the box's user: uid/gid 1000, group 1000 only,
 # and all five capability sets empty (bounding and ambient included, so nothing it execs
 # gets one back). Its own file operations use fsuid/fsgid 1000 (`use_user_file_ids`), so
-# files it makes are the user's and permissions apply as to the user. Only sudo (agent/
-# sudo.py, `SudoServer`) starts commands as root. Elsewhere (reduced isolation) the agent
-# already is the user and changes nothing.
+# files it makes are the user's and permissions apply as to the user. Commands run as root
+# only for sudo (agent/sudo.py, `SudoServer`) and for a start request as "root" (envd's
+# user), both with `identity_of(ROOT_UID)` through `become`: one set of credentials for
+# every root child. Elsewhere (reduced isolation) the agent already is the user, changes
+# nothing, and refuses "root".
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 ROOT_UID = 0
