@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from e2b import AsyncSandbox, PtySize, Sandbox, SandboxException
 from e2b.sandbox.filesystem.filesystem import FileType
@@ -93,6 +94,24 @@ def test_files_as_root_are_box_roots(box: Sandbox) -> None:
     assert "a" not in [entry.name for entry in box.files.list("/root")]  # unreadable to it
     with pytest.raises(SandboxException):
         box.files.write("/root/b", "not yours")
+
+
+def test_signed_links_for_root_read_and_write_as_root(sdk_env: None) -> None:
+    secured = Sandbox.create(timeout=120, secure=True)
+    try:
+        secured.files.write("/root/linked.txt", "root's", user="root")
+        secured.commands.run("chmod 600 /root/linked.txt", user="root")
+        read = httpx.get(secured.download_url("/root/linked.txt", user="root"), timeout=30)
+        as_user = httpx.get(secured.download_url("/root/linked.txt"), timeout=30)
+        upload = secured.upload_url("/root/uploaded.txt", user="root")
+        sent = httpx.post(upload, files={"file": ("uploaded.txt", b"up")}, timeout=30)
+        owner = secured.files.get_info("/root/uploaded.txt", user="root").owner
+    finally:
+        secured.kill()
+
+    assert (read.status_code, read.text) == (200, "root's")
+    assert as_user.status_code == 403
+    assert sent.status_code == 200 and owner == "root"
 
 
 def test_relative_paths_as_root_land_in_roots_home(box: Sandbox) -> None:
