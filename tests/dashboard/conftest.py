@@ -113,7 +113,9 @@ def _make_sandboxes(
     busy = Sandbox.create(
         timeout=SESSION_SANDBOX_TIMEOUT_S, metadata={"role": "busy"}, **connection
     )
-    busy.commands.run(BUSY_LOOP, background=True)
+    # timeout=0: the SDK's default command timeout (60 s) is a deadline envd kills the
+    # command at, and the pages are read long after the fixture starts the loop.
+    busy.commands.run(BUSY_LOOP, background=True, timeout=0)
     oom = Sandbox.create(
         template="small", timeout=SESSION_SANDBOX_TIMEOUT_S, metadata={"role": "oom"}, **connection
     )
