@@ -1,8 +1,9 @@
 """The bubblewrap command line of a box: what the sandbox sees and nothing more.
 
-Visible inside: /usr and /etc read-only (with the merged-usr links /bin, /lib, /lib64,
-/sbin), a new /proc and a minimal /dev, the box's home at /home/user and its /tmp, and the
-agent script read-only. Nothing else of the host: no /root, /home, /tmp, /work, /sys or
+Visible inside: /usr and /etc read-only, or at the full level /usr, /etc and /var as the
+box's own overlays (rootfs.py), with the merged-usr links /bin, /lib, /lib64, /sbin; a new
+/proc and a minimal /dev, the box's home at /home/user and its /tmp, and the agent script
+read-only. Nothing else of the host: no /root, /home, /tmp, /work, /sys or
 data dir. All namespaces are new (user, pid, net, uts, ipc, cgroup), but the full level
 hands bwrap a network namespace that host root made (`share_net`: netns.py), so root inside
 the box cannot change its rules; either way the host's 127.0.0.1 is out of reach.
@@ -29,8 +30,8 @@ from sandboxd.isolation.base import (
 
 BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
-# The sudo client's directory comes first: /usr is the host's and read-only, and nothing
-# else is in it, so it hides no file of the host.
+# The sudo client's directory comes first: nothing else is in it, so it hides no file of
+# /usr.
 SANDBOX_PATH = f"{SUDO_DIR_INSIDE}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # What box root may do (and so the agent, which starts as box root and gives every other
 # command uid 1000 and no capability): Docker's default set without MKNOD and NET_RAW.
@@ -104,11 +105,16 @@ class BwrapPlan:
     root_home: Mount | None = None
     # The sudo client script (sudo.py), copied in at SUDO_PATH_INSIDE when not None.
     sudo_fd: int | None = None
+    # The box's writable /usr, /etc, /var (rootfs.py): the dir holding their overlays
+    # (usr/, etc/, var/), bound in place of the host's read-only /usr and /etc.
+    rootfs_dir: Path | None = None
 
 
 def identity_files(spec: BoxSpec) -> dict[str, bytes]:
     """/etc files of the box's own: uid 1000 is "user" (not whoever it is on the host,
-    whose user list stays hidden), and the hostname resolves to the box."""
+    whose human users stay hidden), and the hostname resolves to the box. The distro's
+    system accounts (ids 1..999: man, _apt, messagebus...) are copied, group members
+    dropped: packages' scripts (dpkg, man-db) chown to them by name."""
     shell = "/bin/bash" if os.path.exists("/usr/bin/bash") else "/bin/sh"
     passwd = (
         "root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -116,6 +122,8 @@ def identity_files(spec: BoxSpec) -> dict[str, bytes]:
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     )
     group = f"root:x:0:\nuser:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
+    passwd += "".join(_system_entries("/etc/passwd", ("root", "user", "nobody"), 7))
+    group += "".join(_system_entries("/etc/group", ("root", "user", "nogroup"), 4))
     hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t{spec.hostname}\n"
     return {
         "/etc/profile": _profile(),
@@ -127,6 +135,31 @@ def identity_files(spec: BoxSpec) -> dict[str, bytes]:
         # private address the box is denied, and its address is none of the box's business.
         "/etc/resolv.conf": f"nameserver {BOX_DNS_SERVER}\n".encode(),
     }
+
+
+def _system_entries(path: str, taken: tuple[str, ...], field_count: int) -> list[str]:
+    """The host's world-readable `path` entries with ids 1..999 whose name is not taken;
+    a group's member list (host user names) is emptied, passwords are `x`."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            lines = file.read(_PROFILE_MAX_BYTES).splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) != field_count or fields[0] in taken or not fields[2].isdigit():
+            continue
+        if (
+            not 0 < int(fields[2]) < 1000
+            or not fields[0].replace("-", "").replace("_", "").isalnum()
+        ):
+            continue
+        fields[1] = "x"
+        if field_count == 4:
+            fields[3] = ""
+        out.append(":".join(fields) + "\n")
+    return out
 
 
 def _profile() -> bytes:
@@ -195,7 +228,12 @@ def _mount_args(mount: Mount, dest: str) -> list[str]:
 
 
 def _filesystem_args(plan: BwrapPlan) -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    if plan.rootfs_dir is None:
+        args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    else:
+        args = []
+        for name in ("usr", "etc", "var"):
+            args += ["--bind", str(plan.rootfs_dir / name), f"/{name}"]
     for name in _MERGED_USR:
         if os.path.isdir(f"/usr/{name}"):
             args += ["--symlink", f"usr/{name}", f"/{name}"]

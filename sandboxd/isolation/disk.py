@@ -17,6 +17,10 @@ inside the box) or its home. Names are opaque (`paths.new_box_name`), never sand
                                     the mounted root)
     <mount_dir>/root                box root's home, /root in the box (box root's uid, 0700)
     <mount_dir>/.sandboxd           host-only files, e.g. the box's stderr log (root, 0700)
+    <mount_dir>/.rootfs             the overlays of the box's /usr, /etc, /var (rootfs.py)
+
+Mounts under the mount point (the overlays) are detached before the disk is unmounted,
+and nothing is deleted while any mount is left under it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from sandboxd.isolation.idmap import detach as detach_mount
 
 MKFS = "/usr/sbin/mkfs.ext4"
 MOUNT = "/usr/bin/mount"
@@ -145,9 +151,11 @@ class LoopDisk:
         point and the image. `detach` also frees loop devices a crashed run left on the
         image (a normal unmount frees its own: `mount -o loop` sets autoclear).
         Idempotent."""
+        for nested in find_leftover_mounts(self.mount_dir):  # deepest first
+            detach_mount(nested)
         if self.is_mounted():
             await self._unmount(timeout_s)
-        if self.is_mounted():
+        if self.is_mounted() or find_leftover_mounts(self.mount_dir):
             raise DiskError(f"{self.mount_dir} is still mounted; not deleting it")
         if detach:
             await detach_loops(self.image)

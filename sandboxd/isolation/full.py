@@ -8,7 +8,8 @@ A launch makes the box's cgroups and loop disk, then starts
 so the first process is in its cgroups before it execs anything, joins the network
 namespace host root made, drops to host id R (box root, the first of the box's 65,536
 ids), and bwrap joins the user namespace host root made for it (userns.py), builds the
-other namespaces, mounts and seccomp filter, and starts the agent as box root with a few
+other namespaces, mounts (the box's /usr, /etc, /var: overlays host root mounted for
+it, rootfs.py) and seccomp filter, and starts the agent as box root with a few
 capabilities; the agent runs every command as the box's user (R + 1000) unless sudo asks
 for root (agent/sudo.py).
 """
@@ -70,6 +71,7 @@ from sandboxd.isolation.paths import (
     new_box_name,
 )
 from sandboxd.isolation.reduced_uid import uids_with_processes
+from sandboxd.isolation.rootfs import BoxRootfs, ensure_base_tree
 from sandboxd.isolation.seccomp import seccomp_fd
 from sandboxd.isolation.uids import HOST_ID_RANGE_COUNT, HostIdRangePool
 from sandboxd.isolation.userns import BOX_ID_COUNT, BoxUserns, new_box_userns
@@ -131,6 +133,8 @@ class FullIsolation:
         self.sudo_script = sudo_script_on_host()
         self._boxes: dict[str, FullBox] = {}
         self._egress_updates = asyncio.Lock()
+        self._base_tree: Path | None = None
+        self._base_tree_lock = asyncio.Lock()
 
     @staticmethod
     def _egress_possible() -> bool:
@@ -182,7 +186,10 @@ class FullIsolation:
                     new_box_userns(uid),
                     disk.create(spec.disk_size_mb, uid + SANDBOX_UID, root_uid=uid),
                 )
-                process, network = await self._spawn(spec, command, cgroups, disk, userns, netns_fd)
+                rootfs = await self._mount_rootfs(disk, userns)
+                process, network = await self._spawn(
+                    spec, command, cgroups, disk, userns, netns_fd, rootfs
+                )
             except BaseException:
                 await _undo(cgroups, disk)
                 raise
@@ -199,6 +206,20 @@ class FullIsolation:
             cgroups.memcg_path, spec.sandbox_id, spec.memory_mb << 20, cgroups.oom_kill_count
         )
         return box
+
+    async def _mount_rootfs(self, disk: LoopDisk, userns: BoxUserns) -> BoxRootfs:
+        """The box's writable /usr, /etc, /var (rootfs.py). The base tree is checked, and
+        rebuilt if the host's trees changed, at the first launch after sandboxd starts
+        (0.1 s to check, 1-4 s to build on a 2-core machine); later host changes reach
+        boxes after a restart."""
+        async with self._base_tree_lock:
+            if self._base_tree is None:
+                self._base_tree = await asyncio.to_thread(
+                    ensure_base_tree, self.data_dir / "rootfs"
+                )
+        rootfs = BoxRootfs(disk.mount_dir)
+        rootfs.mount(self._base_tree, userns.fd, userns.host_base)
+        return rootfs
 
     async def update_egress(self, sandbox_id: str, egress: Egress) -> None:
         """Replace a live box's allowOut/denyOut rules (E2B's network update): slirp4netns
@@ -233,6 +254,7 @@ class FullIsolation:
         disk: LoopDisk,
         userns: BoxUserns,
         netns_fd: int,
+        rootfs: BoxRootfs,
     ) -> tuple[asyncio.subprocess.Process, BoxNetwork | None]:
         """The box's first process, and its network when it has a way out: slirp4netns
         starts beside the box (the tap comes up only after the rules are in)."""
@@ -240,7 +262,7 @@ class FullIsolation:
         if self.box_internet and spec.egress is not None and not spec.egress.blocks_everything:
             starting = asyncio.ensure_future(BoxNetwork.start(netns_fd, spec.egress))
         try:
-            process = await self._spawn_box(spec, command, cgroups, disk, userns, netns_fd)
+            process = await self._spawn_box(spec, command, cgroups, disk, userns, netns_fd, rootfs)
         except BaseException:
             if starting is not None:
                 with contextlib.suppress(BaseException):
@@ -263,6 +285,7 @@ class FullIsolation:
         disk: LoopDisk,
         userns: BoxUserns,
         netns_fd: int,
+        rootfs: BoxRootfs,
     ) -> asyncio.subprocess.Process:
         fds: list[int] = []
         try:
@@ -276,6 +299,7 @@ class FullIsolation:
             plan = BwrapPlan(
                 spec, home, tmp, _keep(fds, seccomp_fd()), agent_fd, etc, env_fd, share_net=True,
                 userns_fd=userns.fd, root_home=root_home, sudo_fd=sudo_fd,
+                rootfs_dir=rootfs.merged,
             )  # fmt: skip
             stderr_fd = _keep(fds, _open_log(disk.private_dir / "stderr.log"))
             # nsenter (still root) joins the namespace host root made; bwrap shares it.

@@ -69,7 +69,8 @@ def test_a_start_after_a_crash_removes_what_the_dead_run_left(tmp_path: Path) ->
             ).json()["sandboxID"]
             for _ in range(2)
         ]
-        assert _cgroup_dirs(parent) and len(_box_mounts(parent)) == 2
+        # Per box: its disk and the overlays of its /usr, /etc, /var on it.
+        assert _cgroup_dirs(parent) and len(_box_mounts(parent)) == 2 * 4
         os.kill(crashed.process.pid, signal.SIGKILL)
         crashed.process.wait(10)
     with running_sandboxd(tmp_path, SANDBOXD_CGROUP_PARENT=parent) as restarted:

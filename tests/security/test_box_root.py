@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from e2b import Sandbox
+
+from sandboxd.testing import running_sandboxd
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="box root needs full isolation, which needs root"
@@ -120,13 +125,21 @@ def test_box_root_cannot_change_the_box_network(two_boxes: tuple[Sandbox, Sandbo
     assert box.commands.run("ip -o link show lo").stdout.count("UP") >= 1
 
 
-def test_box_root_cannot_write_the_hosts_usr_or_etc(two_boxes: tuple[Sandbox, Sandbox]) -> None:
-    box, _ = two_boxes
+def test_box_root_writes_land_in_the_boxs_overlay_never_on_the_host(
+    two_boxes: tuple[Sandbox, Sandbox],
+) -> None:
+    box, other = two_boxes
+    os_release = Path("/usr/lib/os-release").read_bytes()
     found = _as_root(box, HOST_WRITE_PROBE)
 
-    assert "allowed" not in found.values(), found
+    # The box's /usr and /etc are its own (overlays on its disk): box root may write them...
+    assert set(found.values()) == {"allowed"}, found
+    assert box.commands.run("cat /usr/bin/sandboxd-probe").stdout == "x"
+    # ...and the host's files, and the other box's, stay as they were.
     assert not os.path.exists("/usr/bin/sandboxd-probe")
     assert not os.path.exists("/etc/sandboxd-probe")
+    assert Path("/usr/lib/os-release").read_bytes() == os_release
+    assert other.commands.run("test -e /etc/sandboxd-probe || echo absent").stdout == "absent\n"
 
 
 def test_box_root_cannot_see_or_open_another_box(two_boxes: tuple[Sandbox, Sandbox]) -> None:
@@ -149,24 +162,79 @@ def test_box_root_cannot_see_or_open_another_box(two_boxes: tuple[Sandbox, Sandb
     assert first.commands.run("sudo python3 /tmp/setuid.py").stdout.strip() == "refused"
 
 
+READ_PROBE = r"""
+import errno, json, os, sys
+found = {}
+for path in sys.argv[1:]:
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").read(1)
+        found[path] = "allowed"
+    except OSError as refused:
+        found[path] = errno.errorcode[refused.errno]
+print(json.dumps(found))
+"""
+
+
+def _read_as_root(box: Sandbox, paths: list[str]) -> dict[str, object]:
+    box.files.write("/tmp/read.py", READ_PROBE)
+    done = box.commands.run(f"sudo python3 /tmp/read.py {' '.join(paths)}", timeout=60)
+    found: dict[str, object] = json.loads(done.stdout)
+    return found
+
+
 def test_box_root_cannot_read_the_hosts_root_only_files(
     two_boxes: tuple[Sandbox, Sandbox],
 ) -> None:
     box, _ = two_boxes
-    secrets = [p for p in ("/etc/shadow", "/etc/gshadow") if os.path.exists(p)]
+    secrets = ["/etc/shadow", "/etc/gshadow", "/etc/ssl/private", "/etc/ssh/ssh_host_rsa_key"]
+    secrets = [path for path in secrets if os.path.exists(path)]
     if not secrets:
-        pytest.skip("this host has no /etc/shadow or /etc/gshadow to try")
-    probe = (
-        "import errno, json\nfound = {}\n"
-        f"for path in {secrets!r}:\n"
-        "    try:\n        open(path, 'rb').read(1)\n        found[path] = 'allowed'\n"
-        "    except OSError as refused:\n        found[path] = errno.errorcode[refused.errno]\n"
-        "print(json.dumps(found))\n"
-    )
-    found = _as_root(box, probe)
+        pytest.skip("this host has none of /etc/shadow, gshadow, ssl/private, ssh host keys")
+    found = _read_as_root(box, secrets)
 
-    # Host root's files are nobody's in the box (not mapped), whatever box root may do.
-    assert found == {path: "EACCES" for path in secrets}
+    # The box's /etc is a copy of what every host user may read: these are not in it.
+    assert found == {path: "ENOENT" for path in secrets}
+
+
+def test_box_root_cannot_read_a_host_secret_through_etc(tmp_path: Path) -> None:
+    """A host file only root may read (and a root-only dir's world-readable file) is not
+    in the box at all; with an idmapped host /etc, box root would read both."""
+    token = uuid.uuid4().hex
+    canary = Path(f"/etc/sandboxd-test-canary-{token[:12]}")
+    hidden_dir = Path(f"/etc/sandboxd-test-canary-dir-{token[:12]}")
+    fd = os.open(canary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, token.encode())
+        os.close(fd)
+        hidden_dir.mkdir(mode=0o700)
+        (hidden_dir / "inside").write_text(token)
+        os.chmod(hidden_dir / "inside", 0o644)
+        # A sandboxd of its own: it copies /etc's world-readable part at its first create.
+        with running_sandboxd(tmp_path) as server:
+            for name, value in server.sdk_env().items():
+                os.environ[name] = value
+            try:
+                box = Sandbox.create(timeout=120)
+                try:
+                    paths = [str(canary), str(hidden_dir), f"{hidden_dir}/inside"]
+                    found = _read_as_root(box, paths)
+                    grep = box.commands.run(f"sudo grep -rl {token} /etc /var || true")
+                finally:
+                    box.kill()
+            finally:
+                for name in server.sdk_env():
+                    os.environ.pop(name, None)
+        assert found == dict.fromkeys(paths, "ENOENT")
+        assert grep.stdout == ""
+        base_tree = tmp_path / "rootfs" / "tree"
+        assert not (base_tree / canary.relative_to("/")).exists()
+        assert not (base_tree / hidden_dir.relative_to("/")).exists()
+    finally:
+        canary.unlink(missing_ok=True)
+        shutil.rmtree(hidden_dir, ignore_errors=True)
 
 
 def _home_holding(name: str) -> str:

@@ -27,7 +27,7 @@ def planted_key(data_dir: Path) -> Iterator[Path]:
     host_tmp_key.unlink(missing_ok=True)
 
 
-def test_only_usr_etc_and_the_box_own_dirs_are_visible(
+def test_only_usr_etc_var_and_the_box_own_dirs_are_visible(
     launch_full: Launch, loop: Loop, planted_key: Path, data_dir: Path
 ) -> None:
     box = launch_full()
@@ -36,6 +36,7 @@ def test_only_usr_etc_and_the_box_own_dirs_are_visible(
     assert root <= {
         "usr",
         "etc",
+        "var",  # the box's own: a skeleton for apt and dpkg (rootfs.py), not the host's
         "bin",
         "lib",
         "lib64",
@@ -50,12 +51,15 @@ def test_only_usr_etc_and_the_box_own_dirs_are_visible(
     probes = [
         "/work",
         "/sys",
-        "/var",
+        "/var/lib/apt/lists/lock",
+        "/var/log/dpkg.log",
         str(data_dir),
         str(planted_key),
     ]
     code = f"import os; result = [p for p in {probes!r} if os.path.exists(p)]"
     assert loop.run(ask(box, code)) == []
+    var = set(loop.run(ask(box, "import os; result = os.listdir('/var')")))
+    assert var <= {"lib", "cache", "log", "tmp"}
     assert loop.run(ask(box, "import os; result = os.listdir('/tmp')")) == []
     assert loop.run(ask(box, "import os; result = os.listdir('/home')")) == ["user"]
 
@@ -66,7 +70,7 @@ def test_planted_key_is_not_anywhere_in_the_box(
     box = launch_full()
     code = (
         "import os\nresult = []\n"
-        "for top in ('/home', '/tmp', '/opt', '/dev', '/etc'):\n"
+        "for top in ('/home', '/tmp', '/opt', '/dev', '/etc', '/var'):\n"
         "    for d, _, files in os.walk(top):\n"
         "        result += [f for f in files if 'planted' in f or f.endswith('.secret')]"
     )
@@ -219,7 +223,9 @@ result = r
 
 def test_the_box_has_its_own_user_and_host_names(launch_full: Launch, loop: Loop) -> None:
     passwd = Path("/etc/passwd").read_text().splitlines()
-    host_users = {line.split(":")[0] for line in passwd} - {"root", "nobody"}
+    # The human ones: the distro's system accounts (ids below 1000) are the box's too.
+    host_users = {fields[0] for fields in (line.split(":") for line in passwd)
+                  if int(fields[2]) >= 1000 and fields[0] != "nobody"}  # fmt: skip
     box = launch_full(spec(hostname="sbx-names"))
     code = """
 import pwd, socket, subprocess

@@ -13,6 +13,7 @@ from sandboxd.isolation.full import FullIsolation
 from sandboxd.isolation.full_box import FullBox
 from sandboxd.isolation.paths import RUNTIME_ROOT
 from sandboxd.isolation.polling import wait_until
+from sandboxd.isolation.rootfs import ROOTFS_DIRS
 from tests.sandboxd.isolation.helpers import PROBE, Launch, Loop, ask, read_line, running, spec
 
 SPIN = ["/usr/bin/python3", "-c", "print('ready', flush=True)\nwhile True: pass"]
@@ -74,6 +75,8 @@ def test_destroy_leaves_no_cgroup_mount_or_file(
 ) -> None:
     box = launch_full()
     assert box.disk.is_mounted()
+    overlays = box.disk.mount_dir / ".rootfs" / "merged"
+    assert find_leftover_mounts(box.disk.mount_dir) == [overlays / n for n in ROOTFS_DIRS]
     loop.run(box.kill())
     loop.run(box.destroy())
 
@@ -138,6 +141,7 @@ def test_cleanup_leftovers_removes_what_a_dead_run_left(
     orphan: FullBox = launch_full(spec("orphan"))
     pids = orphan.cgroups.pids()
     assert pids
+    assert len(find_leftover_mounts(orphan.disk.mount_dir)) == len(ROOTFS_DIRS)  # its overlays
 
     restarted = FullIsolation(
         data_dir, cgroup_parent, 310_000, agent_script=agent_file, mounts_dir=mounts_dir
