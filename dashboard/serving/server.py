@@ -25,6 +25,7 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.runtime_util import get_max_message_size_bytes
 from streamlit.web import bootstrap
 
+from dashboard.serving.closed_websocket import ClosedWebSocketGuard
 from dashboard.serving.host_guard import HostGuard, allowed_hosts
 
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
@@ -132,10 +133,11 @@ class DashboardServer:
             await Runtime.instance().stopped  # sessions closed, script threads done
 
     def _asgi_app(self) -> st.App:
-        """Streamlit's app with the Host guard in front of every route."""
+        """Streamlit's app with the Host guard in front of every route, and a session's
+        second close of its WebSocket kept out of the output (closed_websocket.py)."""
         extra_names = streamlit_config.get_option("server.allowedHosts") or []
         guard = Middleware(HostGuard, allowed=allowed_hosts(self.address, extra_names))
-        return st.App(self.app_path, middleware=[guard])
+        return st.App(self.app_path, middleware=[guard, Middleware(ClosedWebSocketGuard)])
 
 
 def _listen(address: str, port: int) -> socket.socket:
