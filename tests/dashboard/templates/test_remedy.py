@@ -100,8 +100,13 @@ def test_the_remedy_from_the_oom_incident_says_what_it_creates_and_is_audited(
     # `small` has 128 MiB and 1 vCPU; a confirmed kill needs at least 128 MiB + 25 %.
     dialog = shown_text(app)
     assert "Create a new template named `small-256`, built from template `small`" in dialog
-    assert "256 MiB of memory (was 128 MiB) and 1 vCPU" in dialog
-    assert "vCPUs kept" in dialog  # a memory bomb is no busy loop
+    # A memory bomb allocating flat out may or may not use 90 % of its one vCPU (it does on
+    # a loaded machine): the dialog says which it judged, and everything after must agree.
+    cpu_bound = "vCPUs raised from 1" in dialog
+    assert cpu_bound or "vCPUs kept" in dialog
+    cpus = 2 if cpu_bound else 1
+    vcpus = f"{cpus} vCPU{'s' if cpus != 1 else ''}"
+    assert f"256 MiB of memory (was 128 MiB) and {vcpus}" in dialog
 
     app.button(key="remedy_create").click().run()
     assert_no_exception(app)
@@ -114,12 +119,12 @@ def test_the_remedy_from_the_oom_incident_says_what_it_creates_and_is_audited(
     said = shown_text(app)
     assert row["detail"] in said.replace("`", "")
     assert row["outcome"] == "ok"
-    assert "template small-256 from small, 256 MiB, 1 vCPU: created" in row["detail"]
+    assert f"template small-256 from small, 256 MiB, {cpus} vCPU: created" in row["detail"]
 
     # The build, through the API; then the page shows it ready, with the line to use it.
     listed = {t.template_id: t for t in installed.client.run(list_templates())}
     (new,) = [t for t in listed.values() if "small-256" in t.names + t.aliases]
-    assert (new.memory_mb, new.cpu_count) == (256, 1)
+    assert (new.memory_mb, new.cpu_count) == (256, cpus)
 
     def build_finished() -> str | None:
         builds = installed.client.run(get_template(new.template_id)).builds
